@@ -1,0 +1,1 @@
+"""Shared settings and the ``cmr-search`` command line."""
