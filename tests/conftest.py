@@ -15,6 +15,14 @@ from cmr_search.settings import Settings, sunnybrook_dir
 
 PG_URL_ENV = "CMR_SEARCH_TEST_PG_URL"
 
+# Fixtures owned by each stage's tests, kept apart so they can grow independently.
+pytest_plugins = [
+    "tests.indexer_fixtures",
+    "tests.phantom_fixtures",
+    "tests.embedding_fixtures",
+    "tests.search_fixtures",
+]
+
 
 def _postgres_admin_url() -> str | None:
     url = os.environ.get(PG_URL_ENV)
