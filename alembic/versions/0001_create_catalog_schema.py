@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 20:34:34.705319
+Create Date: 2026-12-04 20:40:12.434897
 """
 
 from alembic import op
@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('institution_name', sa.String(length=256), nullable=True),
     sa.Column('report_text', sa.Text(), nullable=True),
     sa.Column('impression', sa.Text(), nullable=True),
+    sa.Column('needs_assembly', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['patient_pk'], ['patients.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
@@ -76,6 +77,7 @@ def upgrade() -> None:
     with op.batch_alter_table('studies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_studies_accession_number'), ['accession_number'], unique=False)
         batch_op.create_index(batch_op.f('ix_studies_manufacturer'), ['manufacturer'], unique=False)
+        batch_op.create_index(batch_op.f('ix_studies_needs_assembly'), ['needs_assembly'], unique=False)
         batch_op.create_index(batch_op.f('ix_studies_patient_pk'), ['patient_pk'], unique=False)
         batch_op.create_index(batch_op.f('ix_studies_sex'), ['sex'], unique=False)
         batch_op.create_index(batch_op.f('ix_studies_study_date'), ['study_date'], unique=False)
@@ -139,6 +141,7 @@ def upgrade() -> None:
     sa.Column('temporal_resolution_ms', sa.Float(), nullable=True),
     sa.Column('complete', sa.Boolean(), nullable=False),
     sa.Column('problems', sa.JSON(), nullable=False),
+    sa.Column('order_rule', sa.String(length=128), nullable=True),
     sa.ForeignKeyConstraint(['study_pk'], ['studies.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('study_pk', 'group_key')
@@ -236,6 +239,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_studies_study_date'))
         batch_op.drop_index(batch_op.f('ix_studies_sex'))
         batch_op.drop_index(batch_op.f('ix_studies_patient_pk'))
+        batch_op.drop_index(batch_op.f('ix_studies_needs_assembly'))
         batch_op.drop_index(batch_op.f('ix_studies_manufacturer'))
         batch_op.drop_index(batch_op.f('ix_studies_accession_number'))
 

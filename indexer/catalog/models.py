@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -72,6 +73,10 @@ class Study(Base):
     institution_name: Mapped[str | None] = mapped_column(String(256))
     report_text: Mapped[str | None] = mapped_column(Text)
     impression: Mapped[str | None] = mapped_column(Text)
+    needs_assembly: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true(), index=True,
+        doc="Set when instances were added or changed since the series were last assembled",
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now(), onupdate=func.now())
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
@@ -109,6 +114,9 @@ class Series(Base):
     temporal_resolution_ms: Mapped[float | None] = mapped_column(Float, doc="Mean TriggerTime step between phases")
     complete: Mapped[bool] = mapped_column(Boolean)
     problems: Mapped[list[Any]] = mapped_column(JSON, doc="Missing or duplicate frames, as sentences")
+    order_rule: Mapped[str | None] = mapped_column(
+        String(128), doc="How slices and phases were ordered, e.g. 'slices: position; phases: TriggerTime'"
+    )
 
     study: Mapped[Study] = relationship(back_populates="series")
     frames: Mapped[list[Frame]] = relationship(
