@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+# Alembic logs every plugin it loads at INFO when it is imported; keep its migration messages only.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-from cmr_search.settings import PROJECT_ROOT
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from sqlalchemy import Engine, create_engine, event  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from cmr_search.settings import PROJECT_ROOT  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,268 @@
+"""Read one file's DICOM header, without pixel data, into a picklable record.
+
+This runs in the scan's worker processes, so it touches no database and
+returns plain data: the attributes that grouping, assembly and later stages
+read (under their DICOM keywords), and for Enhanced MR multi-frame objects one
+entry per frame taken from the functional group sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom import config as pydicom_config
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import UID
+from pydicom.valuerep import DSfloat, IS, PersonName
+
+# Attributes copied from the top level of every object into Instance.header.
+HEADER_KEYWORDS: tuple[str, ...] = (
+    "SOPClassUID", "Modality", "ImageType", "SeriesInstanceUID", "SeriesNumber", "InstanceNumber",
+    "AcquisitionNumber", "SeriesDescription", "ProtocolName", "SequenceName", "ScanningSequence",
+    "SequenceVariant", "StudyDescription", "StudyDate", "StudyTime", "SeriesTime", "AcquisitionTime",
+    "ContentTime", "AccessionNumber", "PatientSex", "PatientAge", "PatientBirthDate", "Manufacturer",
+    "ManufacturerModelName", "MagneticFieldStrength", "InstitutionName", "ImagePositionPatient",
+    "ImageOrientationPatient", "SliceLocation", "TriggerTime", "NominalInterval", "HeartRate",
+    "CardiacNumberOfImages", "RepetitionTime", "EchoTime", "InversionTime", "FlipAngle", "Rows", "Columns",
+    "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "NumberOfFrames", "RescaleSlope",
+    "RescaleIntercept", "FrameOfReferenceUID", "BitsAllocated", "SamplesPerPixel", "PixelRepresentation",
+    "PhotometricInterpretation", "NumberOfTemporalPositions", "TemporalPositionIdentifier", "WindowCenter",
+    "WindowWidth", "StackID",
+)
+
+# Keywords that grouping needs: a file without them cannot be catalogued.
+REQUIRED_KEYWORDS: tuple[str, ...] = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+# Per-frame functional groups of Enhanced MR (PS3.3 C.7.6.16) and the
+# attributes read from each, stored under the classic keyword they replace.
+FRAME_GROUPS: dict[str, dict[str, str]] = {
+    "PlanePositionSequence": {"ImagePositionPatient": "ImagePositionPatient"},
+    "PlaneOrientationSequence": {"ImageOrientationPatient": "ImageOrientationPatient"},
+    "CardiacSynchronizationSequence": {
+        "NominalCardiacTriggerDelayTime": "TriggerTime",
+        "RRIntervalTimeNominal": "NominalInterval",
+    },
+    "FrameContentSequence": {
+        "StackID": "StackID",
+        "InStackPositionNumber": "InStackPositionNumber",
+        "TemporalPositionIndex": "TemporalPositionIndex",
+        "FrameAcquisitionDateTime": "FrameAcquisitionDateTime",
+    },
+    "PixelMeasuresSequence": {
+        "PixelSpacing": "PixelSpacing",
+        "SliceThickness": "SliceThickness",
+        "SpacingBetweenSlices": "SpacingBetweenSlices",
+    },
+    "MREchoSequence": {"EffectiveEchoTime": "EchoTime"},
+    "MRModifierSequence": {"InversionTimes": "InversionTime"},
+    "MRTimingAndRelatedParametersSequence": {"RepetitionTime": "RepetitionTime", "FlipAngle": "FlipAngle"},
+    "PixelValueTransformationSequence": {"RescaleSlope": "RescaleSlope", "RescaleIntercept": "RescaleIntercept"},
+}
+
+# Attributes that can sit in the shared functional groups and apply to the whole object.
+SHARED_TO_TOP_LEVEL: tuple[str, ...] = (
+    "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "RepetitionTime",
+    "FlipAngle", "EchoTime", "RescaleSlope", "RescaleIntercept", "NominalInterval",
+)
+
+# Transfer syntaxes whose pixel data is stored native, so its length is known from the header.
+NATIVE_TRANSFER_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+})
+
+
+@dataclass
+class HeaderRecord:
+    """What the scan learned about one file.
+
+    ``status`` is ``dicom`` (``header`` is filled), ``non_dicom`` or ``error``
+    (``reason`` and ``stage`` say why). ``patient_id`` is kept out of
+    ``header`` because the catalog stores it on Patient only.
+    """
+
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    status: str
+    reason: str | None = None
+    stage: str | None = None
+    sop_instance_uid: str | None = None
+    sop_class_uid: str | None = None
+    study_instance_uid: str | None = None
+    patient_id: str | None = None
+    transfer_syntax_uid: str | None = None
+    number_of_frames: int = 1
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def quiet_pydicom() -> None:
+    """Stop pydicom from validating values while reading.
+
+    Its warnings quote the invalid value, and archives carry UIDs with leading
+    zeros (invalid under PS3.5 but readable); the logs must not repeat UIDs.
+    """
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+
+
+def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None = None) -> HeaderRecord:
+    """Read the header of the file at ``path`` and never raise for a bad file.
+
+    ``size_bytes`` and ``mtime_ns`` are the values the walk saw; they are
+    taken from ``os.stat`` when not given.
+    """
+    if size_bytes is None or mtime_ns is None:
+        stat = os.stat(path)
+        size_bytes, mtime_ns = stat.st_size, stat.st_mtime_ns
+    record = HeaderRecord(path=path, size_bytes=size_bytes, mtime_ns=mtime_ns, status="dicom")
+
+    try:
+        with open(path, "rb") as stream:
+            dataset = pydicom.dcmread(stream, stop_before_pixels=True)
+            pixel_data_offset = stream.tell()
+    except InvalidDicomError:
+        record.status, record.stage = "non_dicom", "read"
+        record.reason = "no DICOM preamble and File Meta Information"
+        return record
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as error:
+        # pydicom raises a range of types for truncated or malformed element streams.
+        record.status, record.stage = "error", "read"
+        record.reason = f"cannot parse the DICOM header: {type(error).__name__}: {error}"
+        return record
+
+    try:
+        _fill_record(record, dataset, pixel_data_offset)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as error:
+        record.status, record.stage = "error", "header"
+        record.reason = f"invalid header value: {type(error).__name__}: {error}"
+    return record
+
+
+def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int) -> None:
+    missing = [keyword for keyword in REQUIRED_KEYWORDS if not dataset.get(keyword)]
+    if missing:
+        record.status, record.stage = "error", "header"
+        record.reason = f"missing required tag {', '.join(missing)}"
+        return
+
+    record.sop_instance_uid = str(dataset.SOPInstanceUID)
+    record.study_instance_uid = str(dataset.StudyInstanceUID)
+    record.sop_class_uid = str(dataset.get("SOPClassUID") or "") or None
+    record.patient_id = str(dataset.get("PatientID") or "") or None
+    meta = getattr(dataset, "file_meta", None)
+    record.transfer_syntax_uid = str(meta.get("TransferSyntaxUID")) if meta and meta.get("TransferSyntaxUID") else None
+
+    header = {keyword: _plain(dataset.get(keyword)) for keyword in HEADER_KEYWORDS if keyword in dataset}
+    header = {keyword: value for keyword, value in header.items() if value not in (None, "", [])}
+    frames = _read_functional_groups(dataset, header)
+    if frames:
+        header["frames"] = frames
+    record.number_of_frames = len(frames) if frames else 1
+    record.header = header
+
+    if "PixelData" not in dataset and pixel_data_offset >= record.size_bytes:
+        record.status, record.stage = "error", "header"
+        record.reason = "missing required tag PixelData"
+        return
+    problem = _pixel_data_problem(record, header, pixel_data_offset)
+    if problem:
+        record.status, record.stage, record.reason = "error", "decode", problem
+
+
+def _read_functional_groups(dataset: Dataset, header: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one dict per frame from the functional groups, or [] for a single-frame object.
+
+    Shared attributes are also lifted into ``header`` so that single-frame and
+    multi-frame series read the same keys.
+    """
+    number_of_frames = int(dataset.get("NumberOfFrames") or 0)
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
+    shared_items = dataset.get("SharedFunctionalGroupsSequence")
+    if number_of_frames < 1 or per_frame is None or len(per_frame) != number_of_frames:
+        # Classic objects sometimes carry an empty PerFrameFunctionalGroupsSequence; ignore it.
+        return []
+
+    shared = _read_group_item(shared_items[0]) if shared_items else {}
+    for keyword in SHARED_TO_TOP_LEVEL:
+        if keyword in shared and keyword not in header:
+            header[keyword] = shared[keyword]
+
+    frames = []
+    for number, item in enumerate(per_frame, start=1):
+        frame = dict(shared)
+        frame.update(_read_group_item(item))
+        frame["FrameNumber"] = number
+        frames.append(frame)
+    return frames
+
+
+def _read_group_item(item: Dataset) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for sequence_keyword, attributes in FRAME_GROUPS.items():
+        sequence = item.get(sequence_keyword)
+        if not sequence:
+            continue
+        for source, target in attributes.items():
+            value = _plain(sequence[0].get(source))
+            if value not in (None, "", []):
+                values[target] = value
+    return values
+
+
+def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], pixel_data_offset: int) -> str | None:
+    """Return why the pixel data cannot be decoded, or None when it looks decodable.
+
+    For native transfer syntaxes the length follows from Rows, Columns,
+    BitsAllocated, SamplesPerPixel and NumberOfFrames, so a truncated file is
+    caught here without reading it; for compressed ones only the availability of
+    a decoder is checked.
+    """
+    syntax = record.transfer_syntax_uid
+    if syntax is None:
+        return None
+    if syntax in NATIVE_TRANSFER_SYNTAXES:
+        rows, columns = header.get("Rows"), header.get("Columns")
+        if not rows or not columns:
+            return "missing required tag Rows or Columns"
+        bits = int(header.get("BitsAllocated") or 16)
+        samples = int(header.get("SamplesPerPixel") or 1)
+        expected = rows * columns * samples * record.number_of_frames * bits // 8
+        # Tag and 4-byte length, plus VR and 2 reserved bytes under explicit VR.
+        element_header_bytes = 8 if syntax == "1.2.840.10008.1.2" else 12
+        available = record.size_bytes - pixel_data_offset - element_header_bytes
+        if available < expected:
+            return f"truncated file: PixelData has {max(available, 0)} of {expected} bytes"
+        return None
+    try:
+        from pydicom.pixels import get_decoder
+
+        if not get_decoder(UID(syntax)).is_available:
+            return f"no decoder is installed for TransferSyntaxUID {syntax}"
+    except NotImplementedError:
+        return f"pydicom has no decoder for TransferSyntaxUID {syntax}"
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Convert a pydicom value into JSON-serialisable Python data."""
+    if value is None:
+        return None
+    if isinstance(value, PersonName):
+        return None
+    if isinstance(value, (MultiValue, list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, DSfloat):
+        return float(value)
+    if isinstance(value, IS):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, Dataset) or hasattr(value, "value_tag"):
+        return None
+    return str(value).strip()
