@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import typer
+from rich.console import Console
 from rich.logging import RichHandler
 
 from embeddings import commands as embedding_commands
@@ -33,7 +34,7 @@ def configure(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(name)s: %(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)],
     )
 
 
