@@ -12,7 +12,13 @@ One clip is a float32 array of shape (slices, frames, size, size) in [0, 1]:
 5. scale intensities by per-series percentiles.
 
 Training, indexing and the CMR-CLIP input builder all call these functions,
-so a clip looks the same wherever it is made. :class:`ClipCache` keeps clips
+so a clip looks the same wherever it is made.
+
+A late gadolinium enhancement (LGE) short-axis stack has one phase and so no
+motion to find the heart by. Its crop is centred on the point that the
+study's cine SAX stack locates, carried over through ImagePositionPatient,
+ImageOrientationPatient and PixelSpacing. Its one image is repeated over the
+``frames`` axis so that it fits the same tensor. :class:`ClipCache` keeps clips
 as float16 files under ``Settings.clip_cache_dir`` so that training epochs and
 re-indexing do not decode DICOM again.
 """
@@ -40,11 +46,13 @@ from indexer.pixels import PixelDataError, read_series_pixels
 
 logger = logging.getLogger(__name__)
 
-# Catalog views that the model reads, in the order clips of a study are returned.
+# Catalog views of cine series that the model reads, in the order clips of a study are returned.
 CLIP_VIEWS: tuple[str, ...] = ("sax", "2ch", "3ch", "4ch")
 
 # One view type per clip slice. The video tower learns an embedding for each.
-VIEW_TYPES: tuple[str, ...] = ("sax_basal", "sax_mid", "sax_apical", "2ch", "3ch", "4ch")
+CINE_VIEW_TYPES: tuple[str, ...] = ("sax_basal", "sax_mid", "sax_apical", "2ch", "3ch", "4ch")
+LGE_VIEW_TYPES: tuple[str, ...] = ("lge_basal", "lge_mid", "lge_apical")
+VIEW_TYPES: tuple[str, ...] = CINE_VIEW_TYPES + LGE_VIEW_TYPES
 
 # Unit vector from the cardiac base towards the apex in the DICOM patient
 # coordinate system (LPS: +x patient left, +y posterior, +z head). The apex
@@ -72,15 +80,15 @@ class ClipSettings:
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    def view_types_for(self, view: str) -> tuple[str, ...]:
-        """Return the view type of each slice of a clip of catalog view ``view``."""
-        if view == "sax":
+    def view_types_for(self, kind: str, view: str) -> tuple[str, ...]:
+        """Return the view type of each slice of a clip of a catalog series of ``kind`` and ``view``."""
+        if view == "sax" and kind in ("cine", "lge"):
             if len(self.sax_positions) != 3:
                 raise ValueError(f"sax_positions must give 3 slices (basal, mid, apical), got {self.sax_positions}")
-            return VIEW_TYPES[:3]
-        if view in CLIP_VIEWS:
+            return CINE_VIEW_TYPES[:3] if kind == "cine" else LGE_VIEW_TYPES
+        if kind == "cine" and view in CLIP_VIEWS:
             return (view,)
-        raise ValueError(f"view {view!r} has no clip; expected one of {CLIP_VIEWS}")
+        raise ValueError(f"a {kind} series of view {view!r} has no clip; clips exist for cine {CLIP_VIEWS} and LGE sax")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class SeriesClip:
     """The clip of one series: ``array`` is (slices, frames, size, size) float32 in [0, 1]."""
 
     series_pk: int
+    kind: str  # Series.kind: "cine" or "lge"
     view: str
     view_types: tuple[str, ...]
     array: np.ndarray
@@ -156,6 +165,9 @@ def locate_heart(cine: np.ndarray, pixel_spacing_mm: tuple[float, float] | None,
     spacing = pixel_spacing_mm or (1.5, 1.5)
     sigma = (sigma_mm / spacing[0], sigma_mm / spacing[1])
     smoothed = gaussian_filter(motion.astype(np.float64), sigma=sigma, mode="constant")
+    if not smoothed.max() > 0:
+        # No motion at all (one phase, or a blank series): take the image centre.
+        return cine.shape[-2] // 2, cine.shape[-1] // 2
     peak = np.unravel_index(int(np.argmax(smoothed)), smoothed.shape)
     regions, _ = label(smoothed >= 0.5 * smoothed[peak])
     weights = np.where(regions == regions[peak], smoothed, 0.0)
@@ -226,12 +238,14 @@ def make_clip(
     pixel_spacing_mm: tuple[float, float] | None,
     settings: ClipSettings,
     trigger_times_ms: np.ndarray | None = None,
+    centre: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Turn decoded frames (slices, phases, Rows, Columns) into a clip (slices, frames, size, size).
 
     ``trigger_times_ms`` is TriggerTime per (slice, phase). Every slice is
     resampled with its own trigger times, because each slice of a cine stack
-    is often acquired in its own breath-hold.
+    is often acquired in its own breath-hold. ``centre`` (row, column)
+    overrides the heart centre found from motion, for single-phase series.
     """
     if stack.ndim != 4:
         raise ValueError(f"expected (slices, phases, rows, cols), got shape {stack.shape}")
@@ -241,7 +255,8 @@ def make_clip(
             for i in range(stack.shape[0])
         ]
     )
-    centre = locate_heart(resampled, pixel_spacing_mm, settings.centre_sigma_mm)
+    if centre is None:
+        centre = locate_heart(resampled, pixel_spacing_mm, settings.centre_sigma_mm)
     box = crop_box_size(stack.shape[-2:], pixel_spacing_mm, settings)
     cropped = crop_centred(resampled, centre, box, fill=float(np.min(stack)))
     normalised = normalise_intensity(cropped, settings.low_percentile, settings.high_percentile)
@@ -284,6 +299,9 @@ def series_slice_indices(series: Series, settings: ClipSettings) -> list[int]:
 def build_series_clip(session: Session, series_pk: int, settings: ClipSettings) -> SeriesClip:
     """Decode catalog series ``series_pk`` and make its clip.
 
+    An LGE series is centred on the heart found in the study's cine SAX
+    stack (see :func:`lge_centre`).
+
     Raises:
         PixelDataError: the series is missing, has no clip view, or its pixels
             cannot be decoded.
@@ -291,29 +309,89 @@ def build_series_clip(session: Session, series_pk: int, settings: ClipSettings) 
     series = session.get(Series, series_pk)
     if series is None:
         raise PixelDataError(f"series {series_pk} is not in the catalog")
-    if series.view not in CLIP_VIEWS:
-        raise PixelDataError(f"series {series_pk} has view {series.view!r}, which has no clip")
+    try:
+        view_types = settings.view_types_for(series.kind, series.view)
+    except ValueError as error:
+        raise PixelDataError(f"series {series_pk}: {error}") from error
     slice_indices = series_slice_indices(series, settings)
     pixels = read_series_pixels(session, series_pk, slice_indices)
-    array = make_clip(pixels.array, pixels.pixel_spacing_mm, settings, pixels.trigger_times_ms)
-    return SeriesClip(series_pk, series.view, settings.view_types_for(series.view), array)
+    centre = lge_centre(session, series, slice_indices[len(slice_indices) // 2], settings) if series.kind == "lge" else None
+    array = make_clip(pixels.array, pixels.pixel_spacing_mm, settings, pixels.trigger_times_ms, centre)
+    return SeriesClip(series_pk, series.kind, series.view, view_types, array)
+
+
+def heart_centre_mm(session: Session, series: Series, settings: ClipSettings) -> np.ndarray | None:
+    """Return the heart centre of a cine series as a point in patient coordinates (mm), or None.
+
+    The centre is found from motion on the slices a clip reads and placed on
+    the mid slice. None when the series lacks ImagePositionPatient,
+    ImageOrientationPatient or PixelSpacing.
+    """
+    slice_indices = series_slice_indices(series, settings)
+    pixels = read_series_pixels(session, series.id, slice_indices)
+    row, column = locate_heart(pixels.array, pixels.pixel_spacing_mm, settings.centre_sigma_mm)
+    plane = _slice_plane(session, series, slice_indices[len(slice_indices) // 2])
+    if plane is None:
+        return None
+    origin, row_cosine, column_cosine, (row_spacing, column_spacing) = plane
+    # PS3.3 C.7.6.2.1.1: column index steps along the row cosine by the column spacing, and vice versa.
+    return origin + column * column_spacing * row_cosine + row * row_spacing * column_cosine
+
+
+def lge_centre(session: Session, series: Series, slice_index: int, settings: ClipSettings) -> tuple[int, int] | None:
+    """Return the (row, column) of the cine-located heart centre in slice ``slice_index`` of an LGE series.
+
+    None when the study has no cine SAX or either series lacks the geometry
+    tags, and the crop is then centred on the image.
+    """
+    cine = session.scalars(
+        select(Series)
+        .where(Series.study_pk == series.study_pk, Series.kind == "cine", Series.view == "sax", Series.complete.is_(True))
+        .order_by(Series.slices.desc(), Series.id)
+    ).first()
+    plane = _slice_plane(session, series, slice_index)
+    if cine is None or plane is None:
+        return None
+    point = heart_centre_mm(session, cine, settings)
+    if point is None:
+        return None
+    origin, row_cosine, column_cosine, (row_spacing, column_spacing) = plane
+    offset = point - origin
+    return int(round(offset @ column_cosine / row_spacing)), int(round(offset @ row_cosine / column_spacing))
+
+
+def _slice_plane(
+    session: Session, series: Series, slice_index: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]] | None:
+    """Return ImagePositionPatient, the row and column cosines and PixelSpacing of one slice, or None."""
+    if not series.image_orientation or len(series.image_orientation) != 6 or not series.pixel_spacing_mm:
+        return None
+    position = session.scalars(
+        select(Frame.image_position).where(Frame.series_pk == series.id, Frame.slice_index == slice_index).limit(1)
+    ).first()
+    if not position:
+        return None
+    orientation = np.asarray(series.image_orientation, dtype=np.float64)
+    spacing = (float(series.pixel_spacing_mm[0]), float(series.pixel_spacing_mm[1]))
+    return np.asarray(position, dtype=np.float64), orientation[:3], orientation[3:], spacing
 
 
 def select_study_series(session: Session, study_pk: int) -> list[Series]:
-    """Return the cine series a study's clips come from: at most one per view, in :data:`CLIP_VIEWS` order.
+    """Return the series a study's clips come from, in :data:`CLIP_VIEWS` order and then the LGE SAX stack.
 
-    Only complete cine series are used. Where a view has several, the one with
-    the most slices and then the most phases wins (the lowest id on a tie).
+    At most one complete cine series per view and one complete LGE SAX
+    series. Where there are several, the one with the most slices and then
+    the most phases wins (the lowest id on a tie).
     """
     candidates = session.scalars(
-        select(Series).where(
-            Series.study_pk == study_pk, Series.kind == "cine", Series.complete.is_(True), Series.view.in_(CLIP_VIEWS)
-        )
+        select(Series).where(Series.study_pk == study_pk, Series.complete.is_(True), Series.kind.in_(("cine", "lge")))
     ).all()
-    best: dict[str, Series] = {}
+    best: dict[tuple[str, str], Series] = {}
     for series in sorted(candidates, key=lambda s: (-s.slices, -s.phases, s.id)):
-        best.setdefault(series.view, series)
-    return [best[view] for view in CLIP_VIEWS if view in best]
+        if (series.kind == "cine" and series.view in CLIP_VIEWS) or (series.kind == "lge" and series.view == "sax"):
+            best.setdefault((series.kind, series.view), series)
+    keys = [("cine", view) for view in CLIP_VIEWS] + [("lge", "sax")]
+    return [best[key] for key in keys if key in best]
 
 
 class ClipCache:
@@ -328,8 +406,20 @@ class ClipCache:
         self.cache_dir = Path(cache_dir)
 
     def path_for(self, session: Session, series_pk: int, settings: ClipSettings) -> Path:
-        """Return the cache file of series ``series_pk`` under ``settings``."""
-        return self.cache_dir / f"series-{series_pk}-{settings.key()}-{frames_fingerprint(session, series_pk)}.npz"
+        """Return the cache file of series ``series_pk`` under ``settings``.
+
+        An LGE clip also depends on the study's cine series (its crop
+        centre), so their frames are part of its fingerprint.
+        """
+        fingerprint = frames_fingerprint(session, series_pk)
+        series = session.get(Series, series_pk)
+        if series is not None and series.kind == "lge":
+            cine_pks = session.scalars(
+                select(Series.id).where(Series.study_pk == series.study_pk, Series.kind == "cine").order_by(Series.id)
+            ).all()
+            parts = [fingerprint] + [frames_fingerprint(session, pk) for pk in cine_pks]
+            fingerprint = hashlib.sha256(":".join(parts).encode()).hexdigest()[:12]
+        return self.cache_dir / f"series-{series_pk}-{settings.key()}-{fingerprint}.npz"
 
     def load_or_build(self, session: Session, series_pk: int, settings: ClipSettings) -> SeriesClip:
         """Return the cached clip of ``series_pk``, decoding and storing it first on a miss."""
@@ -370,7 +460,13 @@ def _write_clip_file(path: Path, clip: SeriesClip) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, array=clip.array.astype(np.float16), view=clip.view, view_types=np.array(clip.view_types))
+            np.savez(
+                stream,
+                array=clip.array.astype(np.float16),
+                kind=clip.kind,
+                view=clip.view,
+                view_types=np.array(clip.view_types),
+            )
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -381,6 +477,7 @@ def _read_clip_file(path: Path, series_pk: int) -> SeriesClip:
     with np.load(path) as data:
         return SeriesClip(
             series_pk=series_pk,
+            kind=str(data["kind"]),
             view=str(data["view"]),
             view_types=tuple(str(v) for v in data["view_types"]),
             array=data["array"].astype(np.float32),
@@ -390,7 +487,7 @@ def _read_clip_file(path: Path, series_pk: int) -> SeriesClip:
 def build_study_clips(
     session: Session, study_pk: int, settings: ClipSettings, cache: ClipCache | None = None
 ) -> list[SeriesClip]:
-    """Return the clips of a study's cine views; a series that fails to decode is logged and left out."""
+    """Return the clips of a study's cine views and LGE stack; a series that fails to decode is logged and left out."""
     clips = []
     for series in select_study_series(session, study_pk):
         try:
