@@ -80,8 +80,9 @@ NATIVE_TRANSFER_SYNTAXES = frozenset({
 class HeaderRecord:
     """What the scan learned about one file.
 
-    ``status`` is ``dicom`` (``header`` is filled), ``non_dicom`` or ``error``
-    (``reason`` and ``stage`` say why). ``patient_id`` is kept out of
+    ``status`` is ``dicom`` (``header`` is filled), ``non_image`` (a DICOM
+    object without PixelData, such as a structured report), ``non_dicom`` or
+    ``error`` (``reason`` and ``stage`` give the cause). ``patient_id`` is kept out of
     ``header`` because the catalog stores it on Patient only.
     """
 
@@ -143,7 +144,15 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
 
 
 def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int) -> None:
+    ends_before_pixels = "PixelData" not in dataset and pixel_data_offset >= record.size_bytes
     missing = [keyword for keyword in REQUIRED_KEYWORDS if not dataset.get(keyword)]
+    if missing and ends_before_pixels:
+        record.status, record.stage = "error", "read"
+        record.reason = (
+            f"truncated file: it ends after {record.size_bytes} bytes without PixelData "
+            f"and without {', '.join(missing)}"
+        )
+        return
     if missing:
         record.status, record.stage = "error", "header"
         record.reason = f"missing required tag {', '.join(missing)}"
@@ -164,9 +173,10 @@ def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int)
     record.number_of_frames = len(frames) if frames else 1
     record.header = header
 
-    if "PixelData" not in dataset and pixel_data_offset >= record.size_bytes:
-        record.status, record.stage = "error", "header"
-        record.reason = "missing required tag PixelData"
+    if ends_before_pixels:
+        # Structured reports, presentation states and the like: valid DICOM, but no image to catalogue.
+        record.status, record.stage = "non_image", "header"
+        record.reason = f"no PixelData (SOPClassUID {record.sop_class_uid})"
         return
     problem = _pixel_data_problem(record, header, pixel_data_offset)
     if problem:

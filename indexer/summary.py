@@ -45,7 +45,8 @@ class ScanSummary:
     """Counts of one scan run and of the whole catalog after it.
 
     ``files_by_status`` counts the files this run read, by ScannedFile.status
-    (dicom, duplicate, non_dicom, error). ``catalog_files_by_status`` and the
+    (dicom, duplicate, non_image, non_dicom, error). ``errors`` counts the
+    ScanError rows of the catalog, which include one per non-DICOM file. ``catalog_files_by_status`` and the
     series counts cover the whole catalog.
     """
 
@@ -84,9 +85,9 @@ class ScanSummary:
         files.add_row("seen", str(self.files_seen))
         files.add_row("unchanged (not re-read)", str(self.files_unchanged))
         files.add_row("read", str(self.files_read))
-        for status in ("dicom", "duplicate", "non_dicom", "error"):
+        for status in ("dicom", "duplicate", "non_image", "non_dicom", "error"):
             files.add_row(f"  {status.replace('_', '-')}", str(self.files_by_status.get(status, 0)))
-        files.add_row("errors in catalog", str(self.errors))
+        files.add_row("error records in catalog (incl. non-DICOM)", str(self.errors))
         files.add_row("seconds", f"{self.seconds:.1f}")
         console.print(files)
 

@@ -173,7 +173,7 @@ class ScannedFile(Base):
     path: Mapped[str] = mapped_column(Text, unique=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), index=True, doc="dicom, duplicate, non_dicom or error")
+    status: Mapped[str] = mapped_column(String(16), index=True, doc="dicom, duplicate, non_image, non_dicom or error")
     sop_instance_uid: Mapped[str | None] = mapped_column(UID, index=True)
     scanned_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
 

@@ -1,0 +1,180 @@
+"""Incremental and interrupted scans, bad files and the index command."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+import indexer.scan
+from cmr_search.cli import app
+from cmr_search.settings import Settings
+from indexer.catalog.models import Frame, Instance, ScanError, ScannedFile, Series, Study
+from indexer.catalog.session import create_catalog_engine, session_factory
+from indexer.scan import ScanConfigurationError, catalog_archive
+from tests.dicom_factory import CineSpec, new_study_uid, write_bad_files, write_cine
+
+
+def scan(settings: Settings, root: Path):  # type: ignore[no-untyped-def]
+    return catalog_archive(settings, [root], workers=1, progress=False)
+
+
+def count(settings: Settings, column) -> int:  # type: ignore[no-untyped-def]
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        return session.scalar(select(func.count(column))) or 0
+
+
+def test_bad_files_recorded_not_fatal(settings: Settings, tmp_path: Path) -> None:
+    study = new_study_uid()
+    write_cine(tmp_path / "archive" / "good", CineSpec(study_uid=study, slices=2, phases=3))
+    bad = write_bad_files(tmp_path / "archive" / "bad", study)
+
+    summary = scan(settings, tmp_path / "archive")
+
+    assert summary.files_by_status == {"dicom": 6, "non_dicom": 2, "error": 3, "non_image": 1}
+    assert summary.errors == 5
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        reasons = {Path(path).name: (stage, reason) for path, stage, reason in session.execute(select(ScanError.path, ScanError.stage, ScanError.reason))}
+    assert reasons[bad["truncated_pixels"].name][0] == "decode"
+    assert "truncated file: PixelData has" in reasons[bad["truncated_pixels"].name][1]
+    assert reasons[bad["missing_uid"].name] == ("header", "missing required tag StudyInstanceUID")
+    assert reasons[bad["truncated_header"].name][0] == "read"
+    assert reasons[bad["truncated_header"].name][1].startswith("truncated file: it ends after 300 bytes")
+    assert bad["no_pixel_data"].name not in reasons
+    assert reasons[bad["non_dicom_text"].name][0] == "read"
+    assert summary.series_by_kind == {"cine": 1}
+
+
+def test_rerun_reads_nothing(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid()))
+    scan(settings, tmp_path / "archive")
+
+    def fail(*args: object) -> None:
+        raise AssertionError("a header was read on an unchanged archive")
+
+    monkeypatch.setattr(indexer.scan, "read_header", fail)
+    rerun = scan(settings, tmp_path / "archive")
+
+    assert rerun.files_read == 0
+    assert rerun.files_unchanged == 24
+    assert rerun.studies_assembled == 0
+
+
+def test_new_and_changed_files_picked_up(settings: Settings, tmp_path: Path) -> None:
+    study = new_study_uid()
+    paths = write_cine(tmp_path / "archive" / "a", CineSpec(study_uid=study, slices=3, phases=4, skip={(2, 3)}))
+    first = scan(settings, tmp_path / "archive")
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        series_pk = session.scalars(select(Series.id)).one()
+        assert not session.get(Series, series_pk).complete
+
+    write_cine(tmp_path / "archive" / "b", CineSpec(study_uid=new_study_uid(), slices=1, phases=12, description="cine 4ch"))
+    os.utime(paths[0], ns=(paths[0].stat().st_atime_ns, paths[0].stat().st_mtime_ns + 1_000_000_000))
+    second = scan(settings, tmp_path / "archive")
+
+    assert first.files_read == 11
+    assert second.files_read == 13
+    assert second.files_unchanged == 10
+    assert second.studies == 2
+    assert second.studies_assembled == 2
+    assert count(settings, Instance.id) == 23
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        assert session.get(Series, series_pk) is not None, "series ids stay stable across runs"
+        assert session.scalar(select(func.count(Frame.id)).where(Frame.series_pk == series_pk)) == 11
+
+
+def test_interrupted_store_resumes(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=5, phases=10))
+    monkeypatch.setattr(indexer.scan, "BATCH_SIZE", 20)
+    real_store = indexer.scan.store_batch
+    calls = []
+
+    def store_then_die(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_store(*args)
+
+    monkeypatch.setattr(indexer.scan, "store_batch", store_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        scan(settings, tmp_path / "archive")
+    assert count(settings, Instance.id) == 40
+    assert count(settings, Series.id) == 0
+
+    monkeypatch.setattr(indexer.scan, "store_batch", real_store)
+    resumed = scan(settings, tmp_path / "archive")
+
+    assert resumed.files_read == 10
+    assert count(settings, Instance.id) == 50
+    assert count(settings, ScannedFile.id) == 50
+    assert resumed.study_details[0].series[0].slices == 5
+    assert resumed.study_details[0].series[0].complete
+
+
+def test_interrupted_assembly_resumes(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=3, phases=12))
+
+    def die(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    real_assemble = indexer.scan.assemble_study
+    monkeypatch.setattr(indexer.scan, "assemble_study", die)
+    with pytest.raises(KeyboardInterrupt):
+        scan(settings, tmp_path / "archive")
+    monkeypatch.setattr(indexer.scan, "assemble_study", real_assemble)
+
+    resumed = scan(settings, tmp_path / "archive")
+
+    assert resumed.files_read == 0
+    assert resumed.studies_assembled == 1
+    assert resumed.series_by_kind == {"cine": 1}
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        assert not session.scalars(select(Study.needs_assembly)).one()
+
+
+def test_missing_root_is_configuration_error(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(ScanConfigurationError, match="archive path not found"):
+        scan(settings, tmp_path / "nowhere")
+
+
+def test_index_command_prints_json(tmp_path: Path) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=3, phases=12))
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["index", str(tmp_path / "archive"), "--data-dir", str(tmp_path / "data"), "--json", "--workers", "1"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["studies"] == 1
+    series = summary["studies_detail"][0]["series"][0]
+    assert (series["kind"], series["view"], series["slices"], series["phases"], series["complete"]) == ("cine", "sax", 3, 12, True)
+    assert (tmp_path / "data" / "catalog.sqlite").is_file()
+
+
+def test_index_command_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("not DICOM")
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    nothing = runner.invoke(app, ["index", str(tmp_path / "texts"), *data, "--json"])
+    missing = runner.invoke(app, ["index", str(tmp_path / "nowhere"), *data])
+
+    assert nothing.exit_code == 1
+    assert json.loads(nothing.stdout)["files_by_status"] == {"non_dicom": 1}
+    assert missing.exit_code == 2
+
+
+def test_db_commands_upgrade_and_downgrade(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+
+    upgraded = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    downgraded = runner.invoke(app, ["db", "downgrade", "base", "--database-url", url])
+
+    assert upgraded.exit_code == 0, upgraded.output
+    assert downgraded.exit_code == 0, downgraded.output
