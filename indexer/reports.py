@@ -114,9 +114,10 @@ def import_reports(session: Session, path: Path | str) -> ImportSummary:
     The caller commits. Raises ReportFormatError for an unknown file
     extension, a malformed row or a missing text or key column.
     """
+    rows = list(_read_rows(Path(path)))  # parse the whole file first, so a bad line changes nothing
     summary = ImportSummary()
     updated: set[int] = set()
-    for row_number, row in _read_rows(Path(path)):
+    for row_number, row in rows:
         summary.rows += 1
         text = _text_of(row)
         key_column, key = _key_of(row)
