@@ -260,7 +260,8 @@ def make_clip(
     box = crop_box_size(stack.shape[-2:], pixel_spacing_mm, settings)
     cropped = crop_centred(resampled, centre, box, fill=float(np.min(stack)))
     normalised = normalise_intensity(cropped, settings.low_percentile, settings.high_percentile)
-    return resize_frames(normalised, settings.size)
+    # Antialiased bilinear resizing can overshoot [0, 1] by rounding.
+    return np.clip(resize_frames(normalised, settings.size), 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------
