@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cmr_search.settings import resolve_settings
+from cmr_search.settings import Settings, resolve_settings
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,76 @@ def train(
     typer.echo(json.dumps({"checkpoint": str(result.checkpoint), "model_id": result.model_id}))
 
 
+def evaluate(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    database_url: str | None = DATABASE_URL_OPTION,
+    ground_truth: Path = typer.Option(..., "--ground-truth", exists=True, help="Finding labels of the catalog's studies (JSONL, JSON or CSV)."),
+    model: str = typer.Option("default", "--model", help="Model name, used when --weights is not given."),
+    weights: Path | None = typer.Option(None, "--weights", exists=True, help="Checkpoint written by `cmr-search train`."),
+    shifted_data_dir: Path | None = typer.Option(None, "--shifted-data-dir", help="Data folder of a catalog from a shifted domain."),
+    shifted_ground_truth: Path | None = typer.Option(None, "--shifted-ground-truth", exists=True, help="Labels of the shifted catalog."),
+    real_data_dir: Path | None = typer.Option(
+        None, "--real-data-dir", help="Data folder of a catalog of real studies with LV systolic dysfunction (e.g. Sunnybrook HF-I)."
+    ),
+    output_dir: Path = typer.Option(Path("docs/evaluation"), "--output-dir", help="Folder for metrics.json, README.md and plots."),
+    seed: int | None = typer.Option(None, "--seed", help="Split seed [default: the training seed in the checkpoint, else 0]."),
+    draws: int = typer.Option(50, "--draws", min=1, help="Random supports per few-shot setting."),
+    write_thresholds: bool = typer.Option(
+        False, "--write-thresholds", help="Store the thresholds fitted on validation beside the checkpoint."
+    ),
+    device: str | None = typer.Option(None, "--device", help="Torch device [default: cuda if available]."),
+) -> None:
+    """Measure retrieval, zero-shot and few-shot findings, domain shift and the real-data check."""
+    import shlex
+    import sys
+
+    from embeddings.checkpoint import CheckpointError
+    from embeddings.clips import ClipCache
+    from embeddings.evaluation import EncodedArchive, encode_archive, evaluate_encoder
+    from embeddings.evaluation_report import write_report
+    from embeddings.factory import DEFAULT_CHECKPOINT, THRESHOLDS_FILE, load_encoder
+    from embeddings.ground_truth import GroundTruthError
+    from indexer.catalog.session import create_catalog_engine, session_factory
+
+    settings = resolve_settings(data_dir, database_url)
+    try:
+        encoder = load_encoder(model, weights=weights, device=device, clip_cache_dir=settings.clip_cache_dir)
+    except (ValueError, CheckpointError) as error:
+        logger.error("%s", error)
+        raise typer.Exit(2) from error
+    training_options = getattr(encoder, "metadata", {}).get("options", {})
+    split_seed = seed if seed is not None else int(training_options.get("seed", 0))
+    findings = [f.name for f in encoder.finding_prompts()]
+
+    def encode(name: str, folder_settings: Settings, labels: Path | None) -> EncodedArchive:
+        # Each catalog keeps its clips in its own data folder.
+        encoder.clip_cache = ClipCache(folder_settings.clip_cache_dir)
+        engine = create_catalog_engine(folder_settings.database_url)
+        try:
+            with session_factory(engine)() as session:
+                return encode_archive(name, encoder, session, split_seed, labels, findings)
+        finally:
+            engine.dispose()
+
+    try:
+        main = encode("main", settings, ground_truth)
+        shifted = encode("shifted", resolve_settings(shifted_data_dir), shifted_ground_truth) if shifted_data_dir else None
+        real = encode("real", resolve_settings(real_data_dir), None) if real_data_dir else None
+    except GroundTruthError as error:
+        logger.error("%s", error)
+        raise typer.Exit(2) from error
+
+    result, thresholds = evaluate_encoder(encoder, main, shifted, real, draws=draws, seed=split_seed)
+    command = "cmr-search " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    markdown = write_report(result, output_dir, main, shifted, real, command)
+    if write_thresholds:
+        target = (weights or DEFAULT_CHECKPOINT).parent / THRESHOLDS_FILE
+        target.write_text(thresholds.to_json())
+        logger.info("wrote thresholds of %d findings to %s", len(thresholds.findings), target)
+    typer.echo(json.dumps({"report": str(markdown), "model_id": encoder.model_id}))
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("train")(train)
+    app.command("evaluate")(evaluate)

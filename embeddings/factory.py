@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 DEFAULT_CHECKPOINT = DEFAULT_MODEL_DIR / "model.pt"
 THRESHOLDS_FILE = "thresholds.json"
-MODEL_NAMES: tuple[str, ...] = ("default",)
+MODEL_NAMES: tuple[str, ...] = ("default", "cmrclip")
 
 
 def load_encoder(
@@ -49,7 +49,10 @@ def load_encoder(
         ValueError: ``model`` is not a known model name.
         embeddings.checkpoint.CheckpointError: the checkpoint is missing or corrupt.
     """
-    # The CMR-CLIP encoder adds its branch here: `if model == "cmrclip": return ...`.
+    if model == "cmrclip":
+        from embeddings.cmrclip.encoder import load_cmrclip_encoder
+
+        return load_cmrclip_encoder(weights, tokenizer, device)
     if weights is None and model != "default":
         raise ValueError(f"unknown model {model!r}; expected one of {MODEL_NAMES} or a checkpoint path in weights")
 
@@ -61,6 +64,7 @@ def load_encoder(
         loaded.model_id,
         trained_on_synthetic_data=bool(loaded.metadata.get("trained_on_synthetic_data", False)),
         clip_cache=ClipCache(clip_cache_dir) if clip_cache_dir is not None else None,
+        metadata=loaded.metadata,
     )
     encoder.thresholds = load_thresholds(checkpoint.parent / THRESHOLDS_FILE, loaded.model_id)
     logger.info("loaded model %s on %s", loaded.model_id, device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ class VideoTextStudyEncoder:
         trained_on_synthetic_data: bool,
         clip_cache: ClipCache | None = None,
         batch_size: int = 16,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.model_id = model_id
@@ -39,6 +41,7 @@ class VideoTextStudyEncoder:
         self.trained_on_synthetic_data = trained_on_synthetic_data
         self.clip_cache = clip_cache
         self.batch_size = batch_size
+        self.metadata = metadata or {}  # what the checkpoint recorded: training options, epoch, validation metrics
         # Zero-shot thresholds fitted on validation for this model id, if any (see embeddings.zeroshot).
         self.thresholds: FindingThresholds | None = None
 
