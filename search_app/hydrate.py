@@ -22,6 +22,7 @@ from search_app.errors import StudyNotFoundError
 from search_app.filters import CINE_VIEWS, SearchFilters, candidate_query, candidate_study_pks
 from search_app.previews import preview_path, preview_url
 from search_app.results import CatalogStats, FindingResult, PreviewLink, SearchHit, SeriesDetail, StudyDetail
+from search_app.zero_shot import is_positive
 
 if TYPE_CHECKING:
     from search_app.query import SearchBackend
@@ -139,13 +140,13 @@ def _findings_by_study(session: Session, backend: SearchBackend, study_pks: Sequ
 
 def finding_result(backend: SearchBackend, row: FindingScore) -> FindingResult:
     """Convert a FindingScore row, labelled with the model's finding label."""
-    probability = row.probability
+    probability = None if row.probability is None else float(row.probability)
     return FindingResult(
         name=row.finding,
         label=backend.finding_labels.get(row.finding, row.finding.replace("_", " ")),
         score=float(row.score),
-        probability=None if probability is None else float(probability),
-        positive=None if probability is None else probability >= 0.5,
+        probability=probability,
+        positive=is_positive(backend.thresholds, row.finding, float(row.score), probability),
     )
 
 

@@ -28,6 +28,7 @@ from search_app.filters import SearchFilters, candidate_study_pks
 from search_app.hydrate import browse_study_pks, catalog_stats, hydrate_hits, load_study_detail, study_exists
 from search_app.results import CatalogStats, SearchPage, StudyDetail
 from search_app.vector_index import Ranking, StudyIndex
+from search_app.zero_shot import encoder_thresholds
 
 __all__ = [
     "IndexMismatchError",
@@ -67,6 +68,7 @@ class SearchBackend:
         self.index = index
         self.mismatch = mismatch
         self.finding_labels = {prompts.name: prompts.label for prompts in encoder.finding_prompts()}
+        self.thresholds = encoder_thresholds(encoder)
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 

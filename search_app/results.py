@@ -16,8 +16,9 @@ class FindingResult:
     """A zero-shot finding score of one study.
 
     ``score`` is the cosine-similarity margin of the positive over the negative
-    prompts. ``probability`` is set only where the model ships a calibrated
-    threshold for the finding, and ``positive`` is then ``probability >= 0.5``.
+    prompts. ``probability`` (Platt-calibrated) and ``positive`` (score at or
+    above the threshold fitted on the validation split) are set only where
+    the model ships thresholds for the finding.
     """
 
     name: str

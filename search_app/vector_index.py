@@ -35,7 +35,7 @@ class IndexConfig:
     built with ``hnsw_m`` links per node and ``hnsw_ef_construction``, and
     ``ef_search`` starts at ``hnsw_ef_search`` and doubles (up to
     ``max_ef_search``) until recall@10 against exact search on probe queries
-    reaches ``target_recall_at_10``. A filtered search with at most
+    reaches ``target_recall_at_10`` on every group of probe queries. A filtered search with at most
     ``filtered_exact_max`` candidates scores every candidate exactly.
     """
 
@@ -247,20 +247,20 @@ def tune_ef_search(
 ) -> tuple[int, float, int]:
     """Find the smallest efSearch whose recall@10 against exact search meets the target.
 
-    Probes are stored vectors with Gaussian noise added (so a probe is not its
-    own nearest neighbour), plus ``probe_queries``. Returns efSearch, the
-    recall@10 measured at it and the number of probes. When even
+    Recall is measured per probe group (see :func:`recall_probes`) and the
+    worst group counts, because queries that fall between clusters need a
+    wider beam than queries next to a stored vector. Returns efSearch, the
+    worst-group recall@10 at it and the number of probes. When even
     ``max_ef_search`` misses the target, that value and its recall are
     returned and a warning is logged.
     """
-    probes = recall_probes(vectors, config.recall_probes, config.seed, probe_queries)
-    truth = exact_top_k(vectors, probes, 10)
+    groups = recall_probes(vectors, config.recall_probes, config.seed, probe_queries)
     ids = faiss.vector_to_array(index.id_map)
+    truths = {name: ids[exact_top_k(vectors, probes, 10)] for name, probes in groups.items()}
     ef_search, recall = config.hnsw_ef_search, 0.0
     while True:
         params = faiss.SearchParametersHNSW(efSearch=ef_search)
-        _, found = index.search(probes, 10, params=params)
-        recall = recall_at_k(ids[truth], found)
+        recall = min(recall_at_k(truths[name], index.search(probes, 10, params=params)[1]) for name, probes in groups.items())
         if recall >= config.target_recall_at_10 or ef_search >= config.max_ef_search:
             break
         ef_search = min(ef_search * 2, config.max_ef_search)
@@ -269,20 +269,30 @@ def tune_ef_search(
             "HNSW recall@10 is %.3f at the maximum efSearch %d, below the target %.2f",
             recall, ef_search, config.target_recall_at_10,
         )  # fmt: skip
-    return ef_search, recall, len(probes)
+    return ef_search, recall, sum(len(probes) for probes in groups.values())
 
 
-def recall_probes(vectors: np.ndarray, count: int, seed: int, extra: np.ndarray | None = None) -> np.ndarray:
-    """Return unit probe queries: noisy copies of ``count`` random stored vectors, plus ``extra``."""
+def recall_probes(vectors: np.ndarray, count: int, seed: int, extra: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Return groups of unit probe queries for measuring recall.
+
+    ``near``: stored vectors plus Gaussian noise of norm about 0.5, so a probe
+    is not its own nearest neighbour. ``between``: sums of two random stored
+    vectors, which land between clusters as cross-modal text queries tend to.
+    ``extra``: caller-supplied queries such as prompt embeddings.
+    """
     rng = np.random.default_rng(seed)
-    picked = vectors[rng.choice(len(vectors), size=min(count, len(vectors)), replace=False)]
-    # Noise of norm about 0.5 moves a probe well away from its source vector.
-    noisy = picked + rng.normal(scale=0.5 / math.sqrt(vectors.shape[1]), size=picked.shape).astype(np.float32)
+    size = min(count, len(vectors))
+    near = vectors[rng.choice(len(vectors), size=size, replace=False)]
+    near = near + rng.normal(scale=0.5 / math.sqrt(vectors.shape[1]), size=near.shape)
+    between = vectors[rng.integers(len(vectors), size=size)] + vectors[rng.integers(len(vectors), size=size)]
+    groups = {"near": near, "between": between}
     if extra is not None and len(extra):
-        noisy = np.vstack([noisy, np.asarray(extra, dtype=np.float32)])
-    noisy = np.ascontiguousarray(noisy, dtype=np.float32)
-    faiss.normalize_L2(noisy)
-    return noisy
+        groups["extra"] = np.asarray(extra)
+    for name, probes in groups.items():
+        probes = np.ascontiguousarray(probes, dtype=np.float32)
+        faiss.normalize_L2(probes)
+        groups[name] = probes
+    return groups
 
 
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:

@@ -20,6 +20,7 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
@@ -119,7 +120,8 @@ def impression_of(findings: Sequence[str]) -> str:
 def add_studies(session: Session, specs: Sequence[StudySpec]) -> list[int]:
     """Insert one patient, study and series rows per spec (no frames) and return the study keys."""
     study_pks = []
-    for number, spec in enumerate(specs):
+    first = session.scalar(select(func.count()).select_from(Study)) or 0
+    for number, spec in enumerate(specs, start=first):
         patient = Patient(patient_id=f"TEST^{number:06d}", sex=spec.sex)
         study = Study(
             study_instance_uid=f"1.2.826.0.1.3680043.10.999.{number}",
@@ -204,8 +206,10 @@ def write_cine_dicom(
             sop_uid = generate_uid()
             _write_mr_image(path, image, sop_uid, study.study_instance_uid, pixel_spacing, phase * 40.0)
             scanned = ScannedFile(path=str(path), size_bytes=path.stat().st_size, mtime_ns=path.stat().st_mtime_ns, status="dicom")
-            instance = Instance(sop_instance_uid=sop_uid, study_pk=study.id, file=scanned, header={"RescaleSlope": 1.0})
-            session.add_all([scanned, instance])
+            session.add(scanned)
+            session.flush()
+            instance = Instance(sop_instance_uid=sop_uid, study_pk=study.id, file_pk=scanned.id, header={"RescaleSlope": 1.0})
+            session.add(instance)
             session.flush()
             session.add(
                 Frame(series_pk=series.id, slice_index=slice_index, phase_index=phase, instance_pk=instance.id, trigger_time_ms=phase * 40.0)
@@ -236,3 +240,40 @@ def _write_mr_image(path: Path, image: np.ndarray, sop_uid: str, study_uid: str,
     dataset.PixelRepresentation = 0
     dataset.PixelData = image.tobytes()
     dataset.save_as(path, enforce_file_format=True)
+
+
+def keyword_finding_scores(vector: np.ndarray) -> list[tuple[str, float, float | None]]:
+    """Finding scores of the keyword encoder: the vector's component on each finding axis."""
+    return [(name, float(vector[axis]), float(vector[axis] > 0.5)) for axis, name in enumerate(FINDINGS)]
+
+
+def embed_with_keyword_encoder(sessions: sessionmaker[Session], encoder: KeywordEncoder) -> int:
+    """Store vectors and finding scores of every catalogued study, as the build stage does; return the count."""
+    from search_app.build import pending_study_pks, store_study_vectors
+
+    with sessions() as session:
+        pending = pending_study_pks(session, encoder.model_id)
+        vectors = encoder.encode_studies(session, pending)
+        for item in vectors:
+            store_study_vectors(session, encoder, item, keyword_finding_scores(item.study))
+        session.commit()
+    return len(vectors)
+
+
+def index_catalog(settings: Settings, sessions: sessionmaker[Session], encoder: KeywordEncoder, **config: int) -> None:
+    """Embed pending studies with ``encoder`` and rebuild its index from the catalog."""
+    from search_app.index_store import rebuild_index
+    from search_app.vector_index import IndexConfig
+
+    embed_with_keyword_encoder(sessions, encoder)
+    with sessions() as session:
+        rebuild_index(settings, session, encoder.model_id, encoder.dimension, IndexConfig(**config))
+
+
+@pytest.fixture
+def any_db_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings over a fresh catalog on SQLite or PostgreSQL (the ``database_url`` parameter)."""
+    resolved = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    resolved.ensure_dirs()
+    upgrade_database(database_url)
+    return resolved
