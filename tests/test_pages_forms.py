@@ -157,7 +157,7 @@ def _link(number: int) -> PageLink:
 
 
 def test_pager_middle_page() -> None:
-    pager = build_pager(page=2, page_size=10, total=35, link=_link, target="#results", label="Result pages")
+    pager = build_pager(page=2, page_size=10, total=35, link=_link, target="#results", focus_id="results-heading", label="Result pages")
 
     assert pager.page_count == 4
     assert pager.previous == _link(1)
@@ -165,9 +165,9 @@ def test_pager_middle_page() -> None:
 
 
 def test_pager_edges() -> None:
-    first = build_pager(page=1, page_size=10, total=20, link=_link, target="#results", label="Result pages")
-    last = build_pager(page=2, page_size=10, total=20, link=_link, target="#results", label="Result pages")
-    single = build_pager(page=1, page_size=10, total=10, link=_link, target="#results", label="Result pages")
+    first = build_pager(page=1, page_size=10, total=20, link=_link, target="#results", focus_id="results-heading", label="Result pages")
+    last = build_pager(page=2, page_size=10, total=20, link=_link, target="#results", focus_id="results-heading", label="Result pages")
+    single = build_pager(page=1, page_size=10, total=10, link=_link, target="#results", focus_id="results-heading", label="Result pages")
 
     assert first.previous is None
     assert first.next == _link(2)
@@ -179,7 +179,7 @@ def test_pager_edges() -> None:
 
 
 def test_pager_past_last_page_links_back() -> None:
-    pager = build_pager(page=9, page_size=10, total=25, link=_link, target="#results", label="Result pages")
+    pager = build_pager(page=9, page_size=10, total=25, link=_link, target="#results", focus_id="results-heading", label="Result pages")
 
     assert pager.next is None
     assert pager.previous == _link(3)

@@ -20,7 +20,9 @@ class Pager:
     """The state of the page links: current page, page count and neighbours.
 
     ``target`` is the CSS selector of the region that htmx replaces with the
-    fragment, and ``label`` names the navigation landmark for screen readers.
+    fragment, ``focus_id`` is the id of the heading that receives keyboard
+    focus after the swap, and ``label`` names the navigation landmark for
+    screen readers.
     """
 
     page: int
@@ -28,6 +30,7 @@ class Pager:
     previous: PageLink | None
     next: PageLink | None
     target: str
+    focus_id: str
     label: str
 
 
@@ -38,6 +41,7 @@ def build_pager(
     total: int,
     link: Callable[[int], PageLink],
     target: str,
+    focus_id: str,
     label: str,
 ) -> Pager:
     """Build the page links for ``total`` results shown ``page_size`` at a time.
@@ -47,4 +51,12 @@ def build_pager(
     page_count = max(1, math.ceil(total / page_size))
     previous = link(min(page - 1, page_count)) if page > 1 else None
     following = link(page + 1) if page < page_count else None
-    return Pager(page=page, page_count=page_count, previous=previous, next=following, target=target, label=label)
+    return Pager(
+        page=page,
+        page_count=page_count,
+        previous=previous,
+        next=following,
+        target=target,
+        focus_id=focus_id,
+        label=label,
+    )

@@ -144,6 +144,7 @@ def _search_pager(request: Request, form: SearchForm, page: SearchPage) -> Pager
         total=page.total,
         link=link,
         target="#results",
+        focus_id="results-heading",
         label="Result pages",
     )
 

@@ -100,6 +100,7 @@ def _similar_pager(request: Request, study_pk: int, page: int, similar: SearchPa
         total=similar.total,
         link=link,
         target="#similar",
+        focus_id="similar-heading",
         label="Pages of similar studies",
     )
 

@@ -20,31 +20,46 @@
     form.requestSubmit();
   });
 
-  // htmx stores the page's HTML in its history cache, and HTML attributes do
-  // not follow what the user typed. Copy the live values into the attributes
-  // first, so that the browser's back button restores the form as it was.
-  document.addEventListener("htmx:beforeHistorySave", function () {
-    document.querySelectorAll("input, select").forEach(function (control) {
-      if (control.type === "checkbox" || control.type === "radio") {
-        control.toggleAttribute("checked", control.checked);
-      } else if (control.tagName === "SELECT") {
-        Array.prototype.forEach.call(control.options, function (option) {
-          option.toggleAttribute("selected", option.selected);
-        });
-      } else {
-        control.setAttribute("value", control.value);
-      }
-    });
-  });
-
-  // After a page link loads new results, move keyboard focus to the results
-  // heading, so keyboard and screen-reader users start at the new cards.
-  document.addEventListener("htmx:afterSettle", function (event) {
-    var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
-    if (!trigger || !trigger.closest || !trigger.closest(".pagination")) {
+  // The URL is the state of the search. htmx restores the results from its
+  // history cache on Back and Forward, but its snapshot of the form was taken
+  // after the user had already changed a control, so the form controls are
+  // set again from the restored URL.
+  function syncFormWithUrl() {
+    var form = document.getElementById("search-form");
+    if (!form) {
       return;
     }
-    var heading = document.getElementById("results-heading");
+    var params = new URLSearchParams(window.location.search);
+    Array.prototype.forEach.call(form.elements, function (control) {
+      if (!control.name) {
+        return;
+      }
+      if (control.type === "checkbox") {
+        control.checked = params.getAll(control.name).indexOf(control.value) !== -1;
+      } else if (control.tagName === "SELECT" || control.tagName === "INPUT") {
+        control.value = params.get(control.name) || "";
+      }
+    });
+  }
+
+  document.addEventListener("htmx:historyRestore", syncFormWithUrl);
+
+  // After a page link loads new cards, move keyboard focus to the heading
+  // named by the pagination's data-focus attribute, so keyboard and
+  // screen-reader users start at the new cards.
+  var focusAfterSwap = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var pagination = event.detail.elt.closest && event.detail.elt.closest(".pagination");
+    focusAfterSwap = pagination ? pagination.dataset.focus : null;
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!focusAfterSwap) {
+      return;
+    }
+    var heading = document.getElementById(focusAfterSwap);
+    focusAfterSwap = null;
     if (heading) {
       heading.focus();
       heading.scrollIntoView({ block: "start" });
