@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from embeddings import commands as embedding_commands
+from embeddings.cmrclip import commands as cmrclip_commands
 from indexer import commands as indexer_commands
 from phantom import commands as phantom_commands
 from search_app import commands as search_commands
@@ -41,4 +42,5 @@ def configure(
 indexer_commands.register(app)
 phantom_commands.register(app)
 embedding_commands.register(app)
+cmrclip_commands.register(app)
 search_commands.register(app)
