@@ -151,5 +151,8 @@ def build_after_catalog(
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
+    from search_app.demo import demo
+
     app.command("serve")(serve)
     app.command("reindex")(reindex)
+    app.command("demo")(demo)
