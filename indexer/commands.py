@@ -27,8 +27,14 @@ def index(
     database_url: str | None = DATABASE_URL_OPTION,
     workers: int | None = typer.Option(None, "--workers", min=1, help="Header reader processes [default: CPU count]."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on standard output."),
+    model: str = typer.Option("default", "--model", help="Encoder for the search index: 'default' or 'cmrclip'."),
+    weights: Path | None = typer.Option(None, "--weights", help="Checkpoint file to load instead of the model's shipped weights."),
+    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Tokenizer folder, for models that need one (cmrclip)."),
+    skip_embedding: bool = typer.Option(
+        False, "--skip-embedding", help="Only catalogue; do not embed studies, render previews or build the search index."
+    ),
 ) -> None:
-    """Catalogue the DICOM files under PATH into the SQL catalog (incremental)."""
+    """Catalogue the DICOM files under PATH into the SQL catalog (incremental), then build the search index."""
     from indexer.scan import ScanConfigurationError, catalog_archive
 
     settings = resolve_settings(data_dir, database_url)
@@ -45,6 +51,10 @@ def index(
     if not summary.indexed_anything:
         logger.error("no study could be catalogued from %d files; see the scan_errors table", summary.files_seen)
         raise typer.Exit(1)
+    if not skip_embedding:
+        from search_app.commands import build_after_catalog
+
+        build_after_catalog(settings, model, weights, tokenizer, progress=not as_json)
 
 
 def db_upgrade(
