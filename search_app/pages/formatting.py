@@ -53,6 +53,20 @@ def kind_label(kind: str | None) -> str:
     return KIND_LABELS.get(kind.lower(), kind)
 
 
+def segment_label(segment: str | None) -> str:
+    """Name a model input segment such as "sax_basal" or "lge_mid" ("Short axis basal", "LGE mid")."""
+    if not segment:
+        return "unknown input"
+    head, _, rest = segment.lower().partition("_")
+    if head in VIEW_LABELS:
+        name = VIEW_LABELS[head]
+    elif head in KIND_LABELS:
+        name = KIND_LABELS[head]
+    else:
+        name = head.upper()
+    return f"{name} {rest.replace('_', ' ')}".strip()
+
+
 def view_list(views: Iterable[str] | None) -> str:
     """Join view labels in anatomical order (SAX, then 2CH, 3CH, 4CH, LVOT)."""
     present = list(dict.fromkeys(views or ()))

@@ -35,6 +35,7 @@ def build_environment() -> jinja2.Environment:
         view_label=formatting.view_label,
         kind_label=formatting.kind_label,
         view_list=formatting.view_list,
+        segment_label=formatting.segment_label,
         sex_label=formatting.sex_label,
         age=formatting.age,
         study_date=formatting.study_date,
