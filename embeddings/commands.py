@@ -45,7 +45,7 @@ def train(
     from embeddings.clips import ClipCache
     from embeddings.training import TrainOptions
     from embeddings.training import train as run_training
-    from indexer.catalog.session import create_catalog_engine, session_factory
+    from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 
     settings = resolve_settings(data_dir, database_url)
     settings.ensure_dirs()
@@ -61,6 +61,7 @@ def train(
         max_studies=max_studies,
     )
     output_dir = output or settings.model_dir / Path(config).stem
+    upgrade_database(settings.database_url)
     engine = create_catalog_engine(settings.database_url)
     try:
         with session_factory(engine)() as session:
@@ -107,6 +108,7 @@ def evaluate(
 
     from embeddings.checkpoint import CheckpointError
     from embeddings.clips import ClipCache
+    from embeddings.data import DEFAULT_SPLIT_FRACTIONS
     from embeddings.evaluation import EncodedArchive, encode_archive, evaluate_encoder
     from embeddings.evaluation_report import write_report
     from embeddings.factory import DEFAULT_CHECKPOINT, THRESHOLDS_FILE, load_encoder
@@ -121,6 +123,7 @@ def evaluate(
         raise typer.Exit(2) from error
     training_options = getattr(encoder, "metadata", {}).get("options", {})
     split_seed = seed if seed is not None else int(training_options.get("seed", 0))
+    fractions = tuple(training_options.get("split_fractions", DEFAULT_SPLIT_FRACTIONS))
     findings = [f.name for f in encoder.finding_prompts()]
 
     def encode(name: str, folder_settings: Settings, labels: Path | None) -> EncodedArchive:
@@ -129,7 +132,7 @@ def evaluate(
         engine = create_catalog_engine(folder_settings.database_url)
         try:
             with session_factory(engine)() as session:
-                return encode_archive(name, encoder, session, split_seed, labels, findings)
+                return encode_archive(name, encoder, session, split_seed, labels, findings, fractions)
         finally:
             engine.dispose()
 

@@ -53,7 +53,12 @@ def split_for_patient(patient_id: str, seed: int, fractions: tuple[float, float]
     return "test"
 
 
-def load_study_records(session: Session, seed: int, require_impression: bool = False) -> list[StudyRecord]:
+def load_study_records(
+    session: Session,
+    seed: int,
+    require_impression: bool = False,
+    fractions: tuple[float, float] = DEFAULT_SPLIT_FRACTIONS,
+) -> list[StudyRecord]:
     """Return every catalogued study with its split, in primary-key order.
 
     The impression falls back to the full report text when a report has no
@@ -71,7 +76,7 @@ def load_study_records(session: Session, seed: int, require_impression: bool = F
         if require_impression and text is None:
             continue
         records.append(
-            StudyRecord(study_pk, patient_pk, split_for_patient(patient_id, seed), text, study_uid, accession)
+            StudyRecord(study_pk, patient_pk, split_for_patient(patient_id, seed, fractions), text, study_uid, accession)
         )
     return records
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from embeddings.data import StudyRecord, load_study_records
+from embeddings.data import DEFAULT_SPLIT_FRACTIONS, StudyRecord, load_study_records
 from embeddings.fewshot import few_shot_auc
 from embeddings.ground_truth import label_matrix
 from embeddings.metrics import retrieval_metrics, roc_auc
@@ -46,10 +46,16 @@ class EncodedArchive:
 
 
 def encode_archive(
-    name: str, encoder: Any, session: Session, seed: int, ground_truth: Path | None, findings: Sequence[str]
+    name: str,
+    encoder: Any,
+    session: Session,
+    seed: int,
+    ground_truth: Path | None,
+    findings: Sequence[str],
+    fractions: tuple[float, float] = DEFAULT_SPLIT_FRACTIONS,
 ) -> EncodedArchive:
     """Encode every study of a catalog and attach labels and zero-shot scores."""
-    records = load_study_records(session, seed)
+    records = load_study_records(session, seed, fractions=fractions)
     by_pk = {r.study_pk: r for r in records}
     kept: list[StudyRecord] = []
     vectors: list[np.ndarray] = []

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from embeddings.augment import AugmentSettings, augment_clips
 from embeddings.checkpoint import load_checkpoint, save_checkpoint
 from embeddings.clips import ClipCache
-from embeddings.data import ClipTable, StudyRecord, load_clip_table, load_study_records
+from embeddings.data import DEFAULT_SPLIT_FRACTIONS, ClipTable, StudyRecord, load_clip_table, load_study_records
 from embeddings.inference import autocast_for, batch_tensors, default_device, encode_clip_table
 from embeddings.metrics import retrieval_metrics
 from embeddings.model import VideoTextModel, load_model_config
@@ -52,6 +52,7 @@ class TrainOptions:
     warmup_epochs: float = 2.0
     grad_clip_norm: float = 1.0
     seed: int = 0
+    split_fractions: tuple[float, float] = DEFAULT_SPLIT_FRACTIONS  # train and validation shares of patients; the rest is test
     augment: bool = True
     max_studies: int | None = None  # use only the first N training studies (for smoke tests)
 
@@ -105,7 +106,7 @@ def prepare_training_data(
         ValueError: fewer than two training or validation studies have both
             a usable cine and a report impression.
     """
-    records = load_study_records(session, options.seed, require_impression=True)
+    records = load_study_records(session, options.seed, require_impression=True, fractions=options.split_fractions)
     by_split: dict[str, list[StudyRecord]] = {"train": [], "validation": []}
     for record in records:
         if record.split in by_split:
@@ -265,13 +266,15 @@ def train(
     device: str | None = None,
     show_progress: bool = True,
     metadata: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a model on the catalog behind ``session`` and write checkpoints to ``output_dir``.
 
     With ``resume``, training continues from ``output_dir/last.pt``; the
     model config of that run is kept and ``options.epochs`` may be larger.
     ``metadata`` (such as ``trained_on_synthetic_data``) is stored in every
-    checkpoint.
+    checkpoint. ``on_epoch_end`` is called with the epoch number after each
+    epoch's checkpoint is written.
 
     Raises:
         ValueError: too few studies with a cine and an impression (see
@@ -313,6 +316,8 @@ def train(
                 trainer.epoch, loss, validation["text_to_study_r1"], validation["text_to_study_r10"],
                 time.perf_counter() - started,
             )
+            if on_epoch_end is not None:
+                on_epoch_end(trainer.epoch)
     best = output_dir / BEST_CHECKPOINT
     best_id = load_checkpoint(best).model_id if best.exists() else model_id
     return TrainResult(best, best_id, [asdict(r) for r in trainer.history])
