@@ -60,7 +60,7 @@ def search_page(request: Request, service: SearchService = Depends(get_search_se
     form = parse_search_form(request.query_params)
     context = _results_context(request, service, form, stats)
     status_code = 422 if form.error else 200
-    return render(request, "search.html", context, status_code=status_code, headers={"Vary": "HX-Request"})
+    return render(request, "search.html", context, status_code=status_code)
 
 
 @router.get(RESULTS_FRAGMENT_PATH, response_class=HTMLResponse, name="search_results")

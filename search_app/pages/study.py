@@ -37,7 +37,7 @@ def study_page(
     """Render one study; a study that is not in the catalog gets the 404 page."""
     study = service.study_detail(study_pk)
     context = _study_context(request, service, study, similar_page)
-    return render(request, "study.html", context, headers={"Vary": "HX-Request"})
+    return render(request, "study.html", context)
 
 
 @router.get("/studies/{study_pk}/similar", response_class=HTMLResponse, name="similar_studies")

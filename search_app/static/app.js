@@ -66,6 +66,104 @@
     }
   });
 
+  // Cine loops can be paused, because moving images that run for more than
+  // five seconds need a way to stop them (WCAG 2.2.2). An animated WebP in an
+  // <img> cannot be paused, so a paused image is replaced by a canvas holding
+  // one still frame. The choice is kept in localStorage and starts paused when
+  // the operating system asks for reduced motion.
+  var MOTION_KEY = "cmr-search-cine-paused";
+  var paused = false;
+
+  function freeze(image) {
+    if (image.dataset.frozen) {
+      return;
+    }
+    image.dataset.frozen = "true";
+    var draw = function () {
+      if (!image.dataset.frozen || !image.naturalWidth) {
+        return;
+      }
+      var canvas = document.createElement("canvas");
+      canvas.width = image.naturalWidth;
+      canvas.height = image.naturalHeight;
+      canvas.className = "frozen-cine";
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", image.alt + " (paused)");
+      canvas.getContext("2d").drawImage(image, 0, 0);
+      image.after(canvas);
+      image.hidden = true;
+    };
+    if (image.complete) {
+      draw();
+    } else {
+      image.addEventListener("load", draw, { once: true });
+    }
+  }
+
+  function thaw(image) {
+    var next = image.nextElementSibling;
+    if (next && next.classList.contains("frozen-cine")) {
+      next.remove();
+    }
+    image.hidden = false;
+    delete image.dataset.frozen;
+  }
+
+  function applyMotion(root) {
+    root.querySelectorAll("img.cine").forEach(paused ? freeze : thaw);
+  }
+
+  function setPaused(value) {
+    paused = value;
+    var button = document.getElementById("motion-toggle");
+    if (button) {
+      button.setAttribute("aria-pressed", String(paused));
+      button.textContent = paused ? "Play cine loops" : "Pause cine loops";
+    }
+    applyMotion(document);
+  }
+
+  function storedPreference() {
+    try {
+      return window.localStorage.getItem(MOTION_KEY);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.getElementById("motion-toggle");
+    if (!button) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      setPaused(!paused);
+      try {
+        window.localStorage.setItem(MOTION_KEY, paused ? "true" : "false");
+      } catch (error) {
+        // Private browsing can forbid storage; the choice then lasts for this page only.
+      }
+    });
+    var stored = storedPreference();
+    var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    setPaused(stored === null ? reduceMotion : stored === "true");
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    applyMotion(event.detail.elt || document);
+  });
+
+  // A history snapshot keeps the canvases but not their pixels, so restored
+  // pages are thawed and frozen again.
+  document.addEventListener("htmx:historyRestore", function () {
+    document.querySelectorAll("img.cine").forEach(thaw);
+    document.querySelectorAll("canvas.frozen-cine").forEach(function (canvas) {
+      canvas.remove();
+    });
+    applyMotion(document);
+  });
+
   // A request that fails before any response (server stopped, network down)
   // leaves the old results in place, so the status line reports it.
   function showRequestFailure(message) {
