@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import Frame, Instance, Patient, Series, Study
@@ -123,7 +123,7 @@ def _write_frames(session: Session, series_pk: int, grid: Grid) -> None:
             }
         )
     if rows:
-        session.execute(insert(Frame), rows)
+        session.connection().execute(Frame.__table__.insert(), rows)
 
 
 def _fill_study(session: Session, study: Study, header: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ entry per frame taken from the functional group sequences.
 from __future__ import annotations
 
 import os
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 from pydicom.valuerep import DSfloat, IS, PersonName
+
+from indexer.fast_header import NotDicom, ParsedHeader, TagTable, UnsupportedEncoding, parse_file
 
 # Attributes copied from the top level of every object into Instance.header.
 HEADER_KEYWORDS: tuple[str, ...] = (
@@ -76,6 +80,16 @@ NATIVE_TRANSFER_SYNTAXES = frozenset({
 })
 
 
+# Everything the fast parser extracts: the header attributes, the identifiers
+# kept outside Instance.header, and the functional group sequences.
+TOP_LEVEL_KEYWORDS: tuple[str, ...] = (*HEADER_KEYWORDS, *REQUIRED_KEYWORDS, "PatientID", "SpecificCharacterSet")
+TOP_LEVEL_SEQUENCES: tuple[str, ...] = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
+NESTED_SEQUENCES: tuple[str, ...] = tuple(FRAME_GROUPS)
+NESTED_KEYWORDS: tuple[str, ...] = tuple({source for attributes in FRAME_GROUPS.values() for source in attributes})
+TOP_LEVEL_TABLE = TagTable(TOP_LEVEL_KEYWORDS, TOP_LEVEL_SEQUENCES)
+NESTED_TABLE = TagTable(NESTED_KEYWORDS, NESTED_SEQUENCES)
+
+
 @dataclass
 class HeaderRecord:
     """What the scan learned about one file.
@@ -114,7 +128,8 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
     """Read the header of the file at ``path`` and never raise for a bad file.
 
     ``size_bytes`` and ``mtime_ns`` are the values the walk saw; they are
-    taken from ``os.stat`` when not given.
+    taken from ``os.stat`` when not given. The fast parser reads common
+    encodings; big-endian, deflated or unusual files go through pydicom.
     """
     if size_bytes is None or mtime_ns is None:
         stat = os.stat(path)
@@ -122,30 +137,58 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
     record = HeaderRecord(path=path, size_bytes=size_bytes, mtime_ns=mtime_ns, status="dicom")
 
     try:
-        with open(path, "rb") as stream:
-            dataset = pydicom.dcmread(stream, stop_before_pixels=True)
-            pixel_data_offset = stream.tell()
-    except InvalidDicomError:
+        try:
+            parsed = parse_file(path, TOP_LEVEL_TABLE, NESTED_TABLE)
+        except UnsupportedEncoding:
+            parsed = read_with_pydicom(path)
+    except (NotDicom, InvalidDicomError):
         record.status, record.stage = "non_dicom", "read"
         record.reason = "no DICOM preamble and File Meta Information"
         return record
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as error:
-        # pydicom raises a range of types for truncated or malformed element streams.
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, struct.error) as error:
+        # Both parsers raise a range of types for truncated or malformed element streams.
         record.status, record.stage = "error", "read"
         record.reason = f"cannot parse the DICOM header: {type(error).__name__}: {error}"
         return record
 
     try:
-        _fill_record(record, dataset, pixel_data_offset)
+        _fill_record(record, parsed)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as error:
         record.status, record.stage = "error", "header"
         record.reason = f"invalid header value: {type(error).__name__}: {error}"
     return record
 
 
-def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int) -> None:
-    ends_before_pixels = "PixelData" not in dataset and pixel_data_offset >= record.size_bytes
-    missing = [keyword for keyword in REQUIRED_KEYWORDS if not dataset.get(keyword)]
+def read_with_pydicom(path: str) -> ParsedHeader:
+    """Read the header with pydicom into the same plain form that the fast parser returns."""
+    quiet_pydicom()
+    with open(path, "rb") as stream:
+        dataset = pydicom.dcmread(stream, stop_before_pixels=True)
+        offset = stream.tell()
+        size = os.fstat(stream.fileno()).st_size
+    values = _dataset_values(dataset, TOP_LEVEL_KEYWORDS, TOP_LEVEL_SEQUENCES)
+    meta = getattr(dataset, "file_meta", None)
+    syntax = str(meta.TransferSyntaxUID) if meta is not None and meta.get("TransferSyntaxUID") else None
+    return ParsedHeader(values, syntax, offset if offset < size else None)
+
+
+def _dataset_values(dataset: Dataset, keywords: Iterable[str], sequences: Iterable[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for keyword in keywords:
+        if keyword in dataset:
+            value = _plain(dataset.get(keyword))
+            if value is not None:
+                values[keyword] = value
+    for keyword in sequences:
+        if keyword in dataset:
+            values[keyword] = [_dataset_values(item, NESTED_KEYWORDS, NESTED_SEQUENCES) for item in dataset.get(keyword)]
+    return values
+
+
+def _fill_record(record: HeaderRecord, parsed: ParsedHeader) -> None:
+    values = parsed.values
+    ends_before_pixels = parsed.pixel_data_offset is None
+    missing = [keyword for keyword in REQUIRED_KEYWORDS if not values.get(keyword)]
     if missing and ends_before_pixels:
         record.status, record.stage = "error", "read"
         record.reason = (
@@ -158,16 +201,14 @@ def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int)
         record.reason = f"missing required tag {', '.join(missing)}"
         return
 
-    record.sop_instance_uid = str(dataset.SOPInstanceUID)
-    record.study_instance_uid = str(dataset.StudyInstanceUID)
-    record.sop_class_uid = str(dataset.get("SOPClassUID") or "") or None
-    record.patient_id = str(dataset.get("PatientID") or "") or None
-    meta = getattr(dataset, "file_meta", None)
-    record.transfer_syntax_uid = str(meta.get("TransferSyntaxUID")) if meta and meta.get("TransferSyntaxUID") else None
+    record.sop_instance_uid = str(values["SOPInstanceUID"])
+    record.study_instance_uid = str(values["StudyInstanceUID"])
+    record.sop_class_uid = str(values.get("SOPClassUID") or "") or None
+    record.patient_id = str(values.get("PatientID") or "") or None
+    record.transfer_syntax_uid = parsed.transfer_syntax_uid
 
-    header = {keyword: _plain(dataset.get(keyword)) for keyword in HEADER_KEYWORDS if keyword in dataset}
-    header = {keyword: value for keyword, value in header.items() if value not in (None, "", [])}
-    frames = _read_functional_groups(dataset, header)
+    header = {keyword: values[keyword] for keyword in HEADER_KEYWORDS if values.get(keyword) not in (None, "", [])}
+    frames = _read_functional_groups(values, header)
     if frames:
         header["frames"] = frames
     record.number_of_frames = len(frames) if frames else 1
@@ -178,20 +219,20 @@ def _fill_record(record: HeaderRecord, dataset: Dataset, pixel_data_offset: int)
         record.status, record.stage = "non_image", "header"
         record.reason = f"no PixelData (SOPClassUID {record.sop_class_uid})"
         return
-    problem = _pixel_data_problem(record, header, pixel_data_offset)
+    problem = _pixel_data_problem(record, header, parsed.pixel_data_offset)  # type: ignore[arg-type]
     if problem:
         record.status, record.stage, record.reason = "error", "decode", problem
 
 
-def _read_functional_groups(dataset: Dataset, header: dict[str, Any]) -> list[dict[str, Any]]:
+def _read_functional_groups(values: dict[str, Any], header: dict[str, Any]) -> list[dict[str, Any]]:
     """Return one dict per frame from the functional groups, or [] for a single-frame object.
 
     Shared attributes are also lifted into ``header`` so that single-frame and
     multi-frame series read the same keys.
     """
-    number_of_frames = int(dataset.get("NumberOfFrames") or 0)
-    per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
-    shared_items = dataset.get("SharedFunctionalGroupsSequence")
+    number_of_frames = int(values.get("NumberOfFrames") or 0)
+    per_frame = values.get("PerFrameFunctionalGroupsSequence")
+    shared_items = values.get("SharedFunctionalGroupsSequence")
     if number_of_frames < 1 or per_frame is None or len(per_frame) != number_of_frames:
         # Classic objects sometimes carry an empty PerFrameFunctionalGroupsSequence; ignore it.
         return []
@@ -210,14 +251,14 @@ def _read_functional_groups(dataset: Dataset, header: dict[str, Any]) -> list[di
     return frames
 
 
-def _read_group_item(item: Dataset) -> dict[str, Any]:
+def _read_group_item(item: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for sequence_keyword, attributes in FRAME_GROUPS.items():
         sequence = item.get(sequence_keyword)
         if not sequence:
             continue
         for source, target in attributes.items():
-            value = _plain(sequence[0].get(source))
+            value = sequence[0].get(source)
             if value not in (None, "", []):
                 values[target] = value
     return values

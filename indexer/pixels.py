@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import Frame, Instance, ScannedFile, Series
+from indexer.headers import quiet_pydicom
 
 
 class PixelDataError(RuntimeError):
@@ -44,6 +45,7 @@ def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence
             decoded; the message names the file's catalog id and the
             TransferSyntaxUID.
     """
+    quiet_pydicom()
     series = session.get(Series, series_pk)
     if series is None:
         raise PixelDataError(f"series {series_pk} is not in the catalog")

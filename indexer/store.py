@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session
 from indexer.catalog.models import Instance, Patient, ScanError, ScannedFile, Study
 from indexer.headers import HeaderRecord
 
+FILES = ScannedFile.__table__
+INSTANCES = Instance.__table__
+SCAN_ERRORS = ScanError.__table__
+
 # Stand-in PatientID for objects without one, so each such study gets its own patient.
 MISSING_PATIENT_PREFIX = "missing-patient-id:"
 
@@ -70,10 +74,12 @@ def store_batch(session: Session, records: Sequence[HeaderRecord], known_files: 
                 {"file_pk": file_pk, "path": record.path, "stage": record.stage or "read", "reason": record.reason or ""}
             )
 
+    # Core inserts (executemany) rather than ORM bulk inserts: about twice as fast for these row counts.
+    connection = session.connection()
     if instance_rows:
-        session.execute(insert(Instance), instance_rows)
+        connection.execute(INSTANCES.insert(), instance_rows)
     if error_rows:
-        session.execute(insert(ScanError), error_rows)
+        connection.execute(SCAN_ERRORS.insert(), error_rows)
     if touched_studies:
         session.execute(update(Study).where(Study.id.in_(touched_studies)).values(needs_assembly=True))
     return counts
@@ -104,11 +110,12 @@ def _upsert_files(
     new_rows = [row for row in rows if row["path"] not in known_files]
     changed_rows = [{"id": known_files[row["path"]], **row} for row in rows if row["path"] in known_files]
     ids = {}
+    connection = session.connection()
     if new_rows:
-        result = session.execute(
-            insert(ScannedFile).returning(ScannedFile.path, ScannedFile.id, sort_by_parameter_order=True), new_rows
-        )
-        ids.update((path, file_pk) for path, file_pk in result)
+        # A plain executemany and one SELECT: INSERT ... RETURNING runs row by row on SQLite.
+        connection.execute(FILES.insert(), new_rows)
+        paths = [row["path"] for row in new_rows]
+        ids.update((path, file_pk) for path, file_pk in connection.execute(select(FILES.c.path, FILES.c.id).where(FILES.c.path.in_(paths))))
     if changed_rows:
         session.execute(update(ScannedFile), changed_rows)
         ids.update((row["path"], row["id"]) for row in changed_rows)
