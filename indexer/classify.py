@@ -26,10 +26,11 @@ KIND_RULES: tuple[tuple[str, str], ...] = (
     ("other", r"\bti ?scout\b|\btiscout\b|look ?locker|\bti ?finder\b"),
     ("mapping", r"\bt1 ?map|\bt2 ?map|\bt2 ?star|\bt2\*|\bmolli\b|\bshmolli\b|\bsasha\b|\bmyomaps?\b|\bmapping\b|\becv\b"),
     ("perfusion", r"\bperf|first ?pass|\bstress\b|\brest\b|\badenosine\b|\bregadenoson\b"),
-    ("flow", r"\bflow\b|\bq ?flow\b|\bpc\b|phase ?contrast|\bvenc\b|\bvelocity\b|\bv\d+(in|through)?\b"),
+    # Siemens phase-contrast SequenceName such as "*fl2d1_v150in" carries the VENC in cm/s.
+    ("flow", r"\bflow\b|\bq ?flow\b|\bpc\b|phase ?contrast|\bvenc|\bvelocity\b|\bv\d{2,3}(in|through|rl|ap|fh)\b"),
     ("lge", r"\blge\b|\bpsir\b|\bde\b|delayed ?enh|late ?(gad|gadolinium|enh)|\bmde\b|\bviability\b|\bir ?fgre\b"),
     ("scout", r"\bscout\b|\blocali[sz]er\b|\bsurvey\b|\bsmartsurvey\b|\b3 ?pl(ane)?\b|\btri ?plane\b|\bloc\b|\bpilot\b"),
-    ("cine", r"\bcine\b|\btrufi\b|\bbssfp\b|\bssfp\b|\bfiesta\b|\bb ?ffe\b|\bb ?tfe\b|\bbalanced\b|\btfi2d"),
+    ("cine", r"\bcine\b|\btrufi\b|\bbssfp\b|\bssfp\b|\bfiesta\b|\bs?b ?ffe\b|\bs?b ?tfe\b|\bbalanced\b|\btfi2d"),
 )
 
 VIEW_RULES: tuple[tuple[str, str], ...] = (
