@@ -30,12 +30,13 @@ from embeddings.cmrclip.tokenizer import load_tokenizer
 from embeddings.factory import load_encoder
 from embeddings.metrics import youden_threshold
 from embeddings.zeroshot import FindingThresholds
-from indexer.catalog.models import Patient, Study, StudyEmbedding
-from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
+from indexer.catalog.models import Study, StudyEmbedding
+from indexer.catalog.session import upgrade_database
 from tests.test_cmrclip_study_input import (
     APEX_LAST_ORIENTATION,
     CatalogBuilder,
     add_full_study,
+    open_catalog,
     beating_cine,
     single_image,
 )
@@ -66,15 +67,8 @@ def encoder(vocabulary: Path) -> CMRCLIPEncoder:
 
 @pytest.fixture
 def catalog(tmp_path: Path, sqlite_url: str) -> Iterator[CatalogBuilder]:
-    upgrade_database(sqlite_url)
-    engine = create_catalog_engine(sqlite_url)
-    with session_factory(engine)() as session:
-        patient = Patient(patient_id="TEST-0002")
-        study = Study(study_instance_uid=generate_uid(), patient=patient, accession_number="ACC-0")
-        session.add_all([patient, study])
-        session.flush()
-        yield CatalogBuilder(session, tmp_path, study)
-    engine.dispose()
+    with open_catalog(sqlite_url, tmp_path) as builder:
+        yield builder
 
 
 def add_study(catalog: CatalogBuilder, accession: str) -> CatalogBuilder:
@@ -295,10 +289,12 @@ def add_labelled_vectors(catalog: CatalogBuilder, encoder: CMRCLIPEncoder, count
     return labels
 
 
-def test_thresholds_fitted_from_stored_vectors(catalog: CatalogBuilder, encoder: CMRCLIPEncoder) -> None:
-    labels = add_labelled_vectors(catalog, encoder, 16)
+def test_thresholds_fitted_from_stored_vectors(database_url: str, tmp_path: Path, encoder: CMRCLIPEncoder) -> None:
+    with open_catalog(database_url, tmp_path) as catalog:
+        labels = add_labelled_vectors(catalog, encoder, 16)
+        catalog.session.commit()
 
-    thresholds = fit_thresholds_from_catalog(catalog.session, encoder, {"lv_dilation": labels})
+        thresholds = fit_thresholds_from_catalog(catalog.session, encoder, {"lv_dilation": labels})
 
     fitted = thresholds.findings["lv_dilation"]
     assert thresholds.model_id == encoder.model_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,18 +139,27 @@ def single_image(row: int, column: int) -> np.ndarray:
     return square_image(row, column, 8, 800.0)[np.newaxis, np.newaxis]
 
 
+@contextmanager
+def open_catalog(database_url: str, folder: Path) -> Iterator[CatalogBuilder]:
+    """An empty study in a migrated catalog, with a folder for its DICOM files."""
+    upgrade_database(database_url)
+    engine = create_catalog_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            patient = Patient(patient_id="TEST-0001")
+            study = Study(study_instance_uid=generate_uid(), patient=patient, accession_number="ACC-0")
+            session.add_all([patient, study])
+            session.flush()
+            yield CatalogBuilder(session, folder, study)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def catalog(tmp_path: Path, sqlite_url: str) -> Iterator[CatalogBuilder]:
-    """An empty study in a migrated SQLite catalog, with a folder for its DICOM files."""
-    upgrade_database(sqlite_url)
-    engine = create_catalog_engine(sqlite_url)
-    with session_factory(engine)() as session:
-        patient = Patient(patient_id="TEST-0001")
-        study = Study(study_instance_uid=generate_uid(), patient=patient)
-        session.add_all([patient, study])
-        session.flush()
-        yield CatalogBuilder(session, tmp_path, study)
-    engine.dispose()
+    """An empty study in a migrated SQLite catalog."""
+    with open_catalog(sqlite_url, tmp_path) as builder:
+        yield builder
 
 
 def add_full_study(catalog: CatalogBuilder, lge_slices: int = 12, orientation: list[float] = APEX_LAST_ORIENTATION) -> None:
@@ -198,6 +208,17 @@ def test_full_study_has_every_segment_real(catalog: CatalogBuilder) -> None:
     assert [video.frame_segments.count(name) for name in SEGMENTS] == [18, 18, 7, 7, 7, 7]
     assert set(video.series_pks) == set(SEGMENTS)
     assert video.real_frames == 64
+
+
+def test_full_study_on_sqlite_and_postgresql(database_url: str, tmp_path: Path) -> None:
+    with open_catalog(database_url, tmp_path) as catalog:
+        add_full_study(catalog)
+        catalog.session.commit()
+
+        video = build_study_video(catalog.session, catalog.study.id)
+
+    assert video.segments == {name: REAL for name in SEGMENTS}
+    assert [video.frame_segments.count(name) for name in SEGMENTS] == [18, 18, 7, 7, 7, 7]
 
 
 def test_frames_are_grey_in_three_channels(catalog: CatalogBuilder) -> None:

@@ -79,7 +79,7 @@ def masked_reference(tower: SpaceTimeTransformer, clip: torch.Tensor, with_time:
 
 
 def frame_by_frame_reference(tower: SpaceTimeTransformer, clip: torch.Tensor) -> torch.Tensor:
-    """Run each frame's patches through plain per-frame ViT attention; the CLS query sees all frames."""
+    """Run each frame's patches through plain per-frame ViT attention; the CLS query attends to all frames."""
     frames, patches, heads = clip.shape[1], tower.config.patches_per_frame, tower.config.heads
     tokens = embed_tokens(tower, clip)
     width = tokens.shape[1]

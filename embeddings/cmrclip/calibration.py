@@ -42,8 +42,8 @@ def read_site_labels(session: Session, path: Path) -> dict[str, dict[int, bool]]
     (by row count only, since accession numbers are patient data).
 
     Raises:
-        SiteLabelError: the file is missing, lacks a required column, or a row
-            has an unknown finding or an invalid ``present`` value; the
+        SiteLabelError: the file is missing or lacks a required column, or a
+            row has an unknown finding or an invalid ``present`` value. The
             message names the row number.
     """
     if not path.is_file():

@@ -68,10 +68,10 @@ def model_id_for(digest: str) -> str:
 class CMRCLIPEncoder:
     """A :class:`StudyEncoder` for the published CMR-CLIP weights.
 
-    ``study_batch_size`` studies go through the video tower together; the
-    default is 1 on CPU, where a 64-frame study takes tens of seconds and
-    about 2 GB of activations, and 8 on a GPU, where the video tower runs in
-    bf16 autocast. ``thresholds`` are decision thresholds fitted on the
+    ``study_batch_size`` studies go through the video tower together. The
+    default is 1 on CPU, where one 64-frame study takes 15 s or more on two
+    cores and about 0.7 GB beside the weights. On a GPU it is 8, and the
+    video tower runs under bf16 autocast. ``thresholds`` are decision thresholds fitted on the
     site's labelled studies (see :mod:`.prompts`). Without them only scores
     exist, never a yes/no.
     """

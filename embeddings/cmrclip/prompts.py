@@ -12,7 +12,7 @@ AUC are unchanged.
 The published repository also lists one threshold per finding, but its
 evaluation code never reads them, and their size (0.51 to 0.54) fits a
 (cosine + 1) / 2 similarity rather than the raw cosine. They are therefore not
-used. A yes/no answer needs thresholds fitted on the site's own labelled
+used. A yes/no decision needs thresholds fitted on the site's own labelled
 studies with :func:`fit_site_thresholds`. Without them only scores are shown.
 """
 
@@ -76,7 +76,7 @@ def balanced_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
 def fit_finding_threshold(labels: np.ndarray, scores: np.ndarray) -> FindingThreshold:
     """Fit one finding's threshold and a probability curve that crosses 0.5 exactly there.
 
-    ``labels`` are True where the site's report says the finding is present.
+    ``labels`` are True where the site's report states the finding is present.
     The slope is that of a Platt fit, and the intercept is set so that
     ``probability(score) >= 0.5`` exactly when ``score >= threshold``.
     """

@@ -1,6 +1,6 @@
 """The CMR-CLIP text tower: a BERT-base encoder with masked mean pooling.
 
-The encoder is built from a configuration and never downloaded; its weights
+The encoder is built from a configuration and never downloaded. Its weights
 come from the CMR-CLIP checkpoint. The published model pools the mean of the
 last hidden states over the tokens where ``attention_mask`` is 1, not the
 [CLS] token and not BERT's pooler, which stays in the checkpoint unused.

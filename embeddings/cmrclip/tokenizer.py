@@ -1,8 +1,7 @@
 """The CMR-CLIP tokenizer: Bio_ClinicalBERT's WordPiece vocabulary, lowercasing on.
 
-The vocabulary is read from a folder that the user names (for example a copy of
-the Bio_ClinicalBERT or CMR-CLIP repository holding ``vocab.txt``); nothing is
-downloaded. The published model was trained with the Hugging Face
+The vocabulary is read from ``vocab.txt`` in a folder that the user names, for
+example a copy of the Bio_ClinicalBERT repository. Nothing is downloaded. The published model was trained with the Hugging Face
 ``BertTokenizer`` defaults, which lowercase and strip accents although the
 vocabulary is cased, so queries must be tokenised the same way: "Dilated LV"
 and "dilated lv" give the same token ids.
@@ -93,7 +92,7 @@ def _read_vocabulary(path: Path) -> dict[str, int]:
 
 
 def _warn_on_casing_override(folder: Path, lowercase: bool) -> None:
-    """Log when the folder's tokenizer_config.json asks for other casing than the model's contract."""
+    """Log when the folder's tokenizer_config.json sets other casing than the model was trained with."""
     config_path = folder / "tokenizer_config.json"
     if not config_path.is_file():
         return

@@ -6,12 +6,13 @@ block first attends across frames at each spatial position (time attention),
 feeds that result only into the input of the attention across the patches of
 each frame (space attention), and adds only the space result to the residual
 stream. In both steps the CLS query attends to every token of the clip, and
-every patch group also sees the CLS key and value. This is the block order of
+every patch group also attends to the CLS key and value. This is the block order of
 "Frozen in Time" (Bain et al., ICCV 2021), which CMR-CLIP was trained with.
 
-Attention never forms a (tokens × tokens) matrix: the largest score matrix of
-a 64-frame clip is 196 × 197 per frame and head, so 12,545 tokens fit in a few
-hundred MB of activations.
+Attention never forms a (tokens × tokens) matrix. The largest score tensor of
+a 64-frame clip is 64 frames × 12 heads × 196 × 197 floats (119 MB in fp32),
+where full attention over its 12,545 tokens would need 12 × 12,545² floats
+(7.6 GB) in every block.
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ class DividedAttention(nn.Module):
         qkv = self.qkv(tokens).reshape(batch, length, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)  # each (batch, heads, length, head_dim)
 
-        # The CLS query sees the whole clip.
+        # The CLS query attends to the whole clip.
         cls_out = scaled_dot_product(query[:, :, :1], key, value, self.backend)
 
-        # Patch queries see their own group plus the CLS key and value.
+        # Patch queries attend to their own group plus the CLS key and value.
         groups = frames if axis == "space" else patches
         cls_key = key[:, :, :1].repeat_interleave(groups, dim=0)
         cls_value = value[:, :, :1].repeat_interleave(groups, dim=0)
@@ -164,9 +165,10 @@ class SpaceTimeTransformer(nn.Module):
 
         Linear weights, the CLS token and the spatial position embedding get a
         truncated normal (std 0.02), biases zero, and the patch convolution
-        keeps PyTorch's default. The temporal embedding starts at zero; every time attention starts with
-        zero ``qkv`` weight and bias, ``proj`` weight all ones and zero bias,
-        so it outputs exactly zero and the untrained tower is a per-frame ViT.
+        keeps PyTorch's default. The temporal embedding starts at zero. Every
+        time attention starts with zero ``qkv`` weight and bias, ``proj``
+        weight all ones and zero bias. It then outputs exactly zero, so the
+        untrained tower is a per-frame ViT plus a CLS token over all frames.
         """
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
