@@ -3,6 +3,8 @@
 Assembly reads only the catalog (Instance.header), never the files, and is
 idempotent: series rows are matched by ``group_key`` and updated in place,
 so their primary keys stay stable across runs while their frames are rebuilt.
+It has two steps so that the scan can run the first in worker processes:
+:func:`plan_study` reads and computes, :func:`write_study_plan` writes.
 """
 
 from __future__ import annotations
@@ -48,71 +50,117 @@ def assemble_frames(frames: list[FrameInfo]) -> list[AssembledSeries]:
     return assembled
 
 
-def assemble_study(session: Session, study_pk: int) -> list[Series]:
-    """Rebuild the series of study ``study_pk`` and clear its ``needs_assembly`` flag.
+@dataclass
+class SeriesPlan:
+    """Column values of one Series row and its Frame rows (without ``series_pk``)."""
 
-    The caller commits. Series whose group no longer exists are deleted.
-    """
-    study = session.get(Study, study_pk)
-    if study is None:
-        raise LookupError(f"study {study_pk} is not in the catalog")
+    group_key: str
+    values: dict[str, Any]
+    frames: list[dict[str, Any]]
+
+
+@dataclass
+class StudyPlan:
+    """Everything assembly will write for one study; plain data, so worker processes can return it."""
+
+    study_pk: int
+    study_values: dict[str, Any]
+    patient_values: dict[str, Any]
+    series: list[SeriesPlan]
+
+
+def plan_study(session: Session, study_pk: int) -> StudyPlan:
+    """Read the instances of study ``study_pk`` and compute its series; writes nothing."""
     instances = session.execute(
         select(Instance.id, Instance.header).where(Instance.study_pk == study_pk).order_by(Instance.id)
     ).all()
     frames = [frame for pk, header in instances for frame in frames_of_instance(pk, header)]
+    series = [_series_plan(item) for item in assemble_frames(frames)] if frames else []
+    first_header = instances[0].header if instances else {}
+    study_values = _study_values(first_header) if instances else {}
+    patient_values = {"sex": study_values.get("sex"), "birth_date": _date(first_header.get("PatientBirthDate"))}
+    return StudyPlan(study_pk, study_values, patient_values, series)
 
-    existing = {series.group_key: series for series in session.scalars(select(Series).where(Series.study_pk == study_pk))}
+
+def write_study_plan(session: Session, plan: StudyPlan) -> list[Series]:
+    """Write ``plan``: update series in place by ``group_key``, delete stale ones, clear ``needs_assembly``.
+
+    The caller commits.
+    """
+    study = session.get(Study, plan.study_pk)
+    if study is None:
+        raise LookupError(f"study {plan.study_pk} is not in the catalog")
+    existing = {series.group_key: series for series in session.scalars(select(Series).where(Series.study_pk == plan.study_pk))}
     kept: list[Series] = []
-    for item in assemble_frames(frames) if frames else []:
-        series = existing.pop(item.group.group_key, None)
+    for item in plan.series:
+        series = existing.pop(item.group_key, None)
         if series is None:
-            series = Series(study_pk=study_pk, group_key=item.group.group_key)
+            series = Series(study_pk=plan.study_pk, group_key=item.group_key)
             session.add(series)
-        _fill_series(series, item)
+        for name, value in item.values.items():
+            setattr(series, name, value)
         session.flush()
-        _write_frames(session, series.id, item.grid)
+        _write_frames(session, series.id, item.frames)
         kept.append(series)
     for stale in existing.values():
         session.delete(stale)
 
-    if instances:
-        _fill_study(session, study, instances[0].header)
+    for name, value in plan.study_values.items():
+        setattr(study, name, value)
+    patient = session.get(Patient, study.patient_pk)
+    if patient is not None:
+        patient.sex = patient.sex or plan.patient_values.get("sex")
+        patient.birth_date = patient.birth_date or plan.patient_values.get("birth_date")
     study.needs_assembly = False
-    logger.debug("study %d assembled into %d series", study_pk, len(kept))
+    logger.debug("study %d assembled into %d series", plan.study_pk, len(kept))
     return kept
 
 
-def _fill_series(series: Series, item: AssembledSeries) -> None:
+def assemble_study(session: Session, study_pk: int) -> list[Series]:
+    """Rebuild the series of study ``study_pk`` and clear its ``needs_assembly`` flag; the caller commits."""
+    if session.get(Study, study_pk) is None:
+        raise LookupError(f"study {study_pk} is not in the catalog")
+    return write_study_plan(session, plan_study(session, study_pk))
+
+
+def _series_plan(item: AssembledSeries) -> SeriesPlan:
     header = item.group.first.header
     grid = item.grid
-    series.series_instance_uids = item.group.series_uids
-    series.series_number = min((n for n in item.group.series_numbers if n is not None), default=None)
-    series.series_description = _text(header.get("SeriesDescription"), 256)
-    series.protocol_name = _text(header.get("ProtocolName"), 256)
-    series.sequence_name = _text(header.get("SequenceName"), 256)
-    series.kind, series.kind_rule = item.kind.value, item.kind.rule[:128]
-    series.view, series.view_rule = item.view.value, item.view.rule[:128]
-    series.slices, series.phases = grid.slices, grid.phases
-    series.rows, series.columns = header.get("Rows"), header.get("Columns")
-    series.pixel_spacing_mm = header.get("PixelSpacing")
-    series.slice_thickness_mm = _float(header.get("SliceThickness"))
-    series.slice_spacing_mm = _median_spacing(grid.slice_positions_mm)
-    series.image_orientation = list(item.group.first.orientation) if item.group.first.orientation else None
-    series.rr_interval_ms, series.heart_rate_bpm = _cardiac_timing(header)
+    rr_interval, heart_rate = _cardiac_timing(header)
     steps = [step for step in grid.trigger_steps_ms() if step > 0]
-    series.temporal_resolution_ms = statistics.fmean(steps) if steps else None
-    series.complete = grid.complete
-    series.problems = grid.problems
-    series.order_rule = grid.order_rule[:128]
+    values = {
+        "series_instance_uids": item.group.series_uids,
+        "series_number": min((n for n in item.group.series_numbers if n is not None), default=None),
+        "series_description": _text(header.get("SeriesDescription"), 256),
+        "protocol_name": _text(header.get("ProtocolName"), 256),
+        "sequence_name": _text(header.get("SequenceName"), 256),
+        "kind": item.kind.value,
+        "kind_rule": item.kind.rule[:128],
+        "view": item.view.value,
+        "view_rule": item.view.rule[:128],
+        "slices": grid.slices,
+        "phases": grid.phases,
+        "rows": header.get("Rows"),
+        "columns": header.get("Columns"),
+        "pixel_spacing_mm": header.get("PixelSpacing"),
+        "slice_thickness_mm": _float(header.get("SliceThickness")),
+        "slice_spacing_mm": _median_spacing(grid.slice_positions_mm),
+        "image_orientation": list(item.group.first.orientation) if item.group.first.orientation else None,
+        "rr_interval_ms": rr_interval,
+        "heart_rate_bpm": heart_rate,
+        "temporal_resolution_ms": statistics.fmean(steps) if steps else None,
+        "complete": grid.complete,
+        "problems": grid.problems,
+        "order_rule": grid.order_rule[:128],
+    }
+    return SeriesPlan(item.group.group_key, values, _frame_rows(grid))
 
 
-def _write_frames(session: Session, series_pk: int, grid: Grid) -> None:
-    session.execute(delete(Frame).where(Frame.series_pk == series_pk))
+def _frame_rows(grid: Grid) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for (slice_index, phase_index), frame in sorted(grid.cells.items()):
         rows.append(
             {
-                "series_pk": series_pk,
                 "slice_index": slice_index,
                 "phase_index": phase_index,
                 "instance_pk": frame.instance_pk,
@@ -122,25 +170,28 @@ def _write_frames(session: Session, series_pk: int, grid: Grid) -> None:
                 "image_position": list(frame.position) if frame.position else None,
             }
         )
+    return rows
+
+
+def _write_frames(session: Session, series_pk: int, rows: list[dict[str, Any]]) -> None:
+    session.execute(delete(Frame).where(Frame.series_pk == series_pk))
     if rows:
-        session.connection().execute(Frame.__table__.insert(), rows)
+        session.connection().execute(Frame.__table__.insert(), [{**row, "series_pk": series_pk} for row in rows])
 
 
-def _fill_study(session: Session, study: Study, header: dict[str, Any]) -> None:
-    study.accession_number = _text(header.get("AccessionNumber"), 64)
-    study.study_date = _date(header.get("StudyDate"))
-    study.study_description = _text(header.get("StudyDescription"), 256)
-    study.sex = _sex(header.get("PatientSex"))
-    study.age_years = _age_years(header.get("PatientAge"), _date(header.get("PatientBirthDate")), study.study_date)
-    study.manufacturer = _text(header.get("Manufacturer"), 128)
-    study.model_name = _text(header.get("ManufacturerModelName"), 128)
-    study.field_strength_t = _float(header.get("MagneticFieldStrength"))
-    study.institution_name = _text(header.get("InstitutionName"), 256)
-
-    patient = session.get(Patient, study.patient_pk)
-    if patient is not None:
-        patient.sex = patient.sex or study.sex
-        patient.birth_date = patient.birth_date or _date(header.get("PatientBirthDate"))
+def _study_values(header: dict[str, Any]) -> dict[str, Any]:
+    study_date = _date(header.get("StudyDate"))
+    return {
+        "accession_number": _text(header.get("AccessionNumber"), 64),
+        "study_date": study_date,
+        "study_description": _text(header.get("StudyDescription"), 256),
+        "sex": _sex(header.get("PatientSex")),
+        "age_years": _age_years(header.get("PatientAge"), _date(header.get("PatientBirthDate")), study_date),
+        "manufacturer": _text(header.get("Manufacturer"), 128),
+        "model_name": _text(header.get("ManufacturerModelName"), 128),
+        "field_strength_t": _float(header.get("MagneticFieldStrength")),
+        "institution_name": _text(header.get("InstitutionName"), 256),
+    }
 
 
 def _cardiac_timing(header: dict[str, Any]) -> tuple[float | None, float | None]:

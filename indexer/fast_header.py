@@ -38,6 +38,9 @@ SUPPORTED_CHARACTER_SETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": 
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 # Text VRs that hold one value, backslashes included (PS3.5 6.2).
 SINGLE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
+_VR_NAMES = {name.encode(): name for name in (
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+)}
 NUMERIC_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
 
 _UINT16_PAIR = struct.Struct("<HH")
@@ -127,58 +130,70 @@ class _Parser:
     def _read_elements(
         self, position: int, end: int | None, *, explicit_meta: bool, table: TagTable, group_limit: int | None = None
     ) -> tuple[dict[str, Any], int, int | None]:
-        """Read elements from ``position`` to ``end`` (None: to an item delimiter or PixelData)."""
+        """Read elements from ``position`` to ``end`` (None: to an item delimiter or PixelData).
+
+        This loop runs about a hundred times per file, so it binds names
+        locally and reads explicit-VR element headers inline.
+        """
         values: dict[str, Any] = {}
         explicit = True if explicit_meta else self.explicit
+        wanted = table.wanted
+        top_level = end is None and table is self.table
+        data = self.data
         while end is None or position < end:
-            if not self._ensure(position + 8):
-                return values, position, None
-            group, element = _UINT16_PAIR.unpack_from(self.data, position)
+            if position + 12 > len(data):
+                if not self._ensure(position + 8):
+                    return values, position, None
+                self._ensure(position + 12)
+                data = self.data
+            group, element = _UINT16_PAIR.unpack_from(data, position)
             tag = (group << 16) | element
             if group_limit is not None and group != group_limit:
                 return values, position, None
-            if tag in (ITEM_DELIMITATION, SEQUENCE_DELIMITATION):
+            if tag == ITEM_DELIMITATION or tag == SEQUENCE_DELIMITATION:
                 return values, position + 8, None
-            if tag == PIXEL_DATA and end is None and table is self.table:
+            if tag == PIXEL_DATA and top_level:
                 return values, position, position
 
-            vr, length, header_size = self._element_header(tag, position, explicit)
-            value_start = position + header_size
-            entry = table.wanted.get(tag)
+            if explicit and group != 0xFFFE:
+                vr: str | None = _VR_NAMES.get(data[position + 4 : position + 6]) or data[position + 4 : position + 6].decode(
+                    "ascii", "replace"
+                )
+                if vr in LONG_VRS:
+                    length = _UINT32.unpack_from(data, position + 8)[0]
+                    value_start = position + 12
+                else:
+                    length = _UINT16.unpack_from(data, position + 6)[0]
+                    value_start = position + 8
+            else:
+                length = _UINT32.unpack_from(data, position + 4)[0]
+                value_start = position + 8
+                entry = wanted.get(tag) or self.sequence_table.wanted.get(tag)
+                vr = entry[1] if entry else None
+
+            entry = wanted.get(tag)
             is_sequence = vr == "SQ" or (length == UNDEFINED_LENGTH and vr in ("UN", None))
             if is_sequence and (entry is not None or length == UNDEFINED_LENGTH):
                 # Unwanted sequences of defined length are skipped like any value.
                 items, position = self._read_sequence(value_start, length)
+                data = self.data
                 if entry is not None:
                     values[entry[0]] = items
                 continue
             if length == UNDEFINED_LENGTH:
                 raise UnsupportedEncoding(f"undefined length of non-sequence element {tag:08X}")
             position = value_start + length
-            if entry is not None and not is_sequence:
-                if not self._ensure(position):
-                    return values, position, None
-                if "SpecificCharacterSet" == entry[0]:
-                    self._set_character_set(self.data[value_start:position])
-                values[entry[0]] = self._convert(self.data[value_start:position], vr or entry[1])
-            elif tag == 0x00080005:
-                if not self._ensure(position):
-                    return values, position, None
-                self._set_character_set(self.data[value_start:position])
+            if (entry is not None and not is_sequence) or tag == 0x00080005:
+                if position > len(data):
+                    if not self._ensure(position):
+                        return values, position, None
+                    data = self.data
+                raw = data[value_start:position]
+                if tag == 0x00080005:
+                    self._set_character_set(raw)
+                if entry is not None:
+                    values[entry[0]] = self._convert(raw, vr or entry[1])
         return values, position, None
-
-    def _element_header(self, tag: int, position: int, explicit: bool) -> tuple[str | None, int, int]:
-        """Return (VR, value length, header size); implicit VR gives the dictionary VR of wanted tags only."""
-        if not explicit or (tag >> 16) == 0xFFFE:
-            length = _UINT32.unpack_from(self.data, position + 4)[0]
-            entry = self.table.wanted.get(tag) or self.sequence_table.wanted.get(tag)
-            return (entry[1] if entry else None), length, 8
-        vr = self.data[position + 4 : position + 6].decode("ascii", "replace")
-        if vr in LONG_VRS:
-            if not self._ensure(position + 12):
-                return vr, 0, 12
-            return vr, _UINT32.unpack_from(self.data, position + 8)[0], 12
-        return vr, _UINT16.unpack_from(self.data, position + 6)[0], 8
 
     def _read_sequence(self, position: int, length: int) -> tuple[list[dict[str, Any]], int]:
         end = None if length == UNDEFINED_LENGTH else position + length

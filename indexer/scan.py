@@ -4,7 +4,8 @@ A file is re-read only when its path is new or its size or mtime (ns)
 changed, so a rerun over an unchanged archive reads no header. Headers are
 read in worker processes and written by this process in batches of
 ``BATCH_SIZE`` files, one transaction each. After the walk, every study flagged
-``needs_assembly`` (including ones left by an interrupted run) is reassembled.
+``needs_assembly`` (including ones left by an interrupted run) is reassembled,
+with the computation in worker processes and the writes in this one.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from rich.progress import (
 )
 from rich.text import Text
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
-from indexer.assembly import assemble_study
+from indexer.assembly import StudyPlan, assemble_study, plan_study, write_study_plan
 from indexer.catalog.models import ScannedFile, Study
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 from indexer.headers import HeaderRecord, quiet_pydicom, read_header
@@ -121,7 +122,7 @@ def catalog_archive(
                     counts.update(store_batch(session, batch, {p: known[p][0] for p in (r.path for r in batch) if p in known}))
                 bar.advance(task, len(batch))
 
-            assembled = _assemble_pending(sessions, bar)
+            assembled = _assemble_pending(sessions, settings.database_url, workers, bar)
         with sessions() as session:
             summary = summarize_catalog(session)
     finally:
@@ -189,16 +190,44 @@ def _batched(records: Iterable[HeaderRecord], size: int) -> Iterator[list[Header
         yield batch
 
 
-def _assemble_pending(sessions, bar: Progress) -> int:  # type: ignore[no-untyped-def]
-    """Assemble every study flagged ``needs_assembly``, one transaction per study."""
+def _assemble_pending(sessions: sessionmaker[Session], database_url: str, workers: int, bar: Progress) -> int:
+    """Assemble every study flagged ``needs_assembly``, one transaction per study.
+
+    Worker processes read instances and compute the series (SQLite in WAL
+    mode lets them read while this process writes); this process writes every
+    result, so writes never contend for the SQLite lock.
+    """
     with sessions() as session:
         pending = list(session.scalars(select(Study.id).where(Study.needs_assembly.is_(True)).order_by(Study.id)))
     task = bar.add_task("assembling studies", total=len(pending))
-    for study_pk in pending:
-        with sessions.begin() as session:
-            assemble_study(session, study_pk)
-        bar.advance(task)
+    if workers == 1 or len(pending) < 2:
+        for study_pk in pending:
+            with sessions.begin() as session:
+                assemble_study(session, study_pk)
+            bar.advance(task)
+        return len(pending)
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=_open_worker_catalog, initargs=(database_url,)) as pool:
+        for plan in pool.map(_plan_in_worker, pending):
+            with sessions.begin() as session:
+                write_study_plan(session, plan)
+            bar.advance(task)
     return len(pending)
+
+
+_worker_sessions: sessionmaker[Session] | None = None
+
+
+def _open_worker_catalog(database_url: str) -> None:
+    global _worker_sessions
+    _worker_sessions = session_factory(create_catalog_engine(database_url))
+
+
+def _plan_in_worker(study_pk: int) -> StudyPlan:
+    if _worker_sessions is None:
+        raise RuntimeError("assembly worker started without a catalog; _open_worker_catalog did not run")
+    with _worker_sessions() as session:
+        return plan_study(session, study_pk)
 
 
 class ItemsPerSecondColumn(ProgressColumn):
