@@ -3,9 +3,9 @@
 Builds a temporary archive of N copies of the Sunnybrook folder (1,408 files
 each, 36 copies give 50,688 files). By default every copy gets its own
 SOPInstanceUID, SeriesInstanceUID and StudyInstanceUID, rewritten in the file
-bytes with values of the same length, so the catalog stores every copy; with
-``--hardlink`` the copies are hard links, every copy after the first is then
-a duplicate SOP instance, and no extra disk space is used.
+bytes with values of the same length, so the catalog stores every copy. With
+``--hardlink`` the copies are hard links that use no extra disk space, and
+every copy after the first is a duplicate SOP instance.
 
 Then, in one run and over the same files:
 

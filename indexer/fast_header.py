@@ -1,10 +1,12 @@
 """A minimal DICOM element-stream parser for the header scan.
 
-``pydicom.dcmread`` builds a full Dataset and converts values on access,
-which makes one header cost about a millisecond on a 2-core machine. The
-scan needs about sixty attributes, so this parser walks the element stream
+``pydicom.dcmread`` builds a full Dataset and converts values on access.
+Reading a Sunnybrook header that way and taking the scan's attributes cost
+about 1 ms of CPU on a shared 2-core x86-64 VM, against about 0.15 ms for
+this parser (measured with ``time.process_time`` over the 1,260 Sunnybrook
+DICOM files). The scan needs about sixty attributes, so this parser walks the element stream
 with ``struct``, skips every other value by its length, converts only the
-wanted ones, and stops at PixelData (7FE0,0010).
+requested ones, and stops at PixelData (7FE0,0010).
 
 It handles Part 10 files with File Meta Information in Implicit or Explicit
 VR Little Endian, including encapsulated (compressed) pixel data, nested
@@ -70,22 +72,22 @@ class ParsedHeader:
 
 
 class TagTable:
-    """Tag → (keyword, VR) for the wanted keywords, and the sequences to descend into."""
+    """Tag → (keyword, VR) for the attributes and sequences a parse extracts."""
 
     def __init__(self, keywords: Iterable[str], sequence_keywords: Iterable[str]) -> None:
-        self.wanted: dict[int, tuple[str, str]] = {}
+        self.by_tag: dict[int, tuple[str, str]] = {}
         for keyword in (*keywords, *sequence_keywords):
             tag = tag_for_keyword(keyword)
             if tag is None:
                 raise ValueError(f"unknown DICOM keyword {keyword!r}")
-            self.wanted[tag] = (keyword, dictionary_VR(tag))
+            self.by_tag[tag] = (keyword, dictionary_VR(tag))
 
 
 def parse_file(path: str, table: TagTable, sequence_table: TagTable) -> ParsedHeader:
     """Parse the header of the Part 10 file at ``path``.
 
-    ``table`` lists the wanted top-level attributes and sequences;
-    ``sequence_table`` the attributes wanted inside sequence items, at any depth.
+    ``table`` lists the top-level attributes and sequences to extract, and
+    ``sequence_table`` the attributes to extract inside sequence items, at any depth.
 
     Raises:
         NotDicom: no preamble and ``DICM`` prefix.
@@ -137,7 +139,7 @@ class _Parser:
         """
         values: dict[str, Any] = {}
         explicit = True if explicit_meta else self.explicit
-        wanted = table.wanted
+        by_tag = table.by_tag
         top_level = end is None and table is self.table
         data = self.data
         while end is None or position < end:
@@ -168,13 +170,13 @@ class _Parser:
             else:
                 length = _UINT32.unpack_from(data, position + 4)[0]
                 value_start = position + 8
-                entry = wanted.get(tag) or self.sequence_table.wanted.get(tag)
+                entry = by_tag.get(tag) or self.sequence_table.by_tag.get(tag)
                 vr = entry[1] if entry else None
 
-            entry = wanted.get(tag)
+            entry = by_tag.get(tag)
             is_sequence = vr == "SQ" or (length == UNDEFINED_LENGTH and vr in ("UN", None))
             if is_sequence and (entry is not None or length == UNDEFINED_LENGTH):
-                # Unwanted sequences of defined length are skipped like any value.
+                # Sequences of defined length that the table does not list are skipped like any value.
                 items, position = self._read_sequence(value_start, length)
                 data = self.data
                 if entry is not None:

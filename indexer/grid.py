@@ -1,4 +1,4 @@
-"""Order a series' frames into a slice × phase grid and say what is missing.
+"""Order a series' frames into a slice × phase grid and report what is missing.
 
 Slices are ordered by position along the slice normal (ImagePositionPatient
 · normal of ImageOrientationPatient), falling back to SliceLocation and then
@@ -36,7 +36,7 @@ class Grid:
 
     @property
     def complete(self) -> bool:
-        """True when every cell holds exactly one frame and no slice gap was found."""
+        """True when every cell contains exactly one frame and no slice gap was found."""
         return not self.problems
 
     def trigger_steps_ms(self) -> list[float]:

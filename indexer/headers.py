@@ -1,9 +1,9 @@
 """Read one file's DICOM header, without pixel data, into a picklable record.
 
 This runs in the scan's worker processes, so it touches no database and
-returns plain data: the attributes that grouping, assembly and later stages
-read (under their DICOM keywords), and for Enhanced MR multi-frame objects one
-entry per frame taken from the functional group sequences.
+returns plain data. That is the attributes that grouping, assembly and later
+stages read, under their DICOM keywords. Enhanced MR multi-frame objects also
+get one entry per frame, taken from the functional group sequences.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ NESTED_TABLE = TagTable(NESTED_KEYWORDS, NESTED_SEQUENCES)
 
 @dataclass
 class HeaderRecord:
-    """What the scan learned about one file.
+    """Scan result of one file.
 
     ``status`` is ``dicom`` (``header`` is filled), ``non_image`` (a DICOM
     object without PixelData, such as a structured report), ``non_dicom`` or
@@ -125,11 +125,13 @@ def quiet_pydicom() -> None:
 
 
 def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None = None) -> HeaderRecord:
-    """Read the header of the file at ``path`` and never raise for a bad file.
+    """Read the header of the file at ``path`` into a record.
 
-    ``size_bytes`` and ``mtime_ns`` are the values the walk saw; they are
-    taken from ``os.stat`` when not given. The fast parser reads common
-    encodings; big-endian, deflated or unusual files go through pydicom.
+    Unreadable, truncated and non-DICOM files give a record with status
+    ``error`` or ``non_dicom`` instead of the parsers' exceptions.
+    ``size_bytes`` and ``mtime_ns`` are the values the walk saw, taken from
+    ``os.stat`` when not given. The fast parser reads the common encodings, and
+    big-endian, deflated or unusual files go through pydicom.
     """
     if size_bytes is None or mtime_ns is None:
         stat = os.stat(path)
@@ -269,8 +271,8 @@ def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], pixel_data
 
     For native transfer syntaxes the length follows from Rows, Columns,
     BitsAllocated, SamplesPerPixel and NumberOfFrames, so a truncated file is
-    caught here without reading it; for compressed ones only the availability of
-    a decoder is checked.
+    caught here without reading it. For compressed ones only the availability
+    of a decoder is checked.
     """
     syntax = record.transfer_syntax_uid
     if syntax is None:

@@ -57,7 +57,7 @@ class UnmatchedRow:
 
 @dataclass
 class ImportSummary:
-    """What one import did; ``row`` numbers count data rows from 1."""
+    """Counts and skipped rows of one import; ``row`` numbers count data rows from 1."""
 
     rows: int = 0
     matched_rows: int = 0

@@ -167,7 +167,13 @@ def _changed_files(entries: Iterable[FileEntry], known: dict[str, tuple[int, int
 
 
 def _read_one(entry: FileEntry) -> HeaderRecord:
-    return read_header(*entry)
+    """Read one header; an unexpected exception becomes an error record, so one file cannot stop the scan."""
+    try:
+        return read_header(*entry)
+    except Exception as error:  # noqa: BLE001 - any parser bug on one odd file must not abort the archive
+        path, size, mtime = entry
+        reason = f"unexpected failure while reading the header: {type(error).__name__}: {error}"
+        return HeaderRecord(path=path, size_bytes=size, mtime_ns=mtime, status="error", stage="read", reason=reason)
 
 
 def _read_headers(entries: list[FileEntry], workers: int) -> Iterator[HeaderRecord]:
@@ -193,9 +199,9 @@ def _batched(records: Iterable[HeaderRecord], size: int) -> Iterator[list[Header
 def _assemble_pending(sessions: sessionmaker[Session], database_url: str, workers: int, bar: Progress) -> int:
     """Assemble every study flagged ``needs_assembly``, one transaction per study.
 
-    Worker processes read instances and compute the series (SQLite in WAL
-    mode lets them read while this process writes); this process writes every
-    result, so writes never contend for the SQLite lock.
+    Worker processes read instances and compute the series, which SQLite in
+    WAL mode allows while this process writes. Only this process writes, so
+    two writers never contend for the SQLite lock.
     """
     with sessions() as session:
         pending = list(session.scalars(select(Study.id).where(Study.needs_assembly.is_(True)).order_by(Study.id)))

@@ -2,7 +2,8 @@
 
 Every batch is one transaction, so an interrupted scan leaves whole batches.
 A study that receives or loses an instance gets ``needs_assembly`` set in
-the same transaction, which is how the next run knows to reassemble it.
+the same transaction, so a run that stops before assembly leaves the flag
+for the next run to find.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ MISSING_PATIENT_PREFIX = "missing-patient-id:"
 def store_batch(session: Session, records: Sequence[HeaderRecord], known_files: dict[str, int]) -> Counter[str]:
     """Store ``records`` and return how many files ended in each status.
 
-    ``known_files`` maps a path already in the catalog to its ScannedFile id;
-    such files were re-read because their size or mtime changed, so their old
+    ``known_files`` maps a path already in the catalog to its ScannedFile id.
+    Such files were re-read because their size or mtime changed, so their old
     instance and errors are removed first. The caller commits.
     """
     counts: Counter[str] = Counter()

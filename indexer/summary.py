@@ -66,7 +66,7 @@ class ScanSummary:
 
     @property
     def indexed_anything(self) -> bool:
-        """True when the catalog holds at least one study after the run."""
+        """True when the catalog contains at least one study after the run."""
         return self.studies > 0
 
     def to_dict(self) -> dict[str, Any]:
