@@ -45,6 +45,8 @@ def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence
             decoded; the message names the file's catalog id and the
             TransferSyntaxUID.
     """
+    # NOTE: the scan records truncated native pixel data and transfer syntaxes without a
+    # decoder in scan_errors; a corrupt compressed stream is found only here, and not recorded.
     quiet_pydicom()
     series = session.get(Series, series_pk)
     if series is None:

@@ -111,7 +111,7 @@ def catalog_archive(
     try:
         with sessions() as session:
             known = _known_files(session, roots)
-        to_read, seen, unchanged = _changed_files(walk_files(roots), known)
+        to_read, seen, unchanged, found_known = _changed_files(walk_files(roots), known)
         logger.info("walked %d files: %d unchanged, %d to read", seen, unchanged, len(to_read))
 
         counts: Counter[str] = Counter()
@@ -130,6 +130,7 @@ def catalog_archive(
 
     summary.files_seen = seen
     summary.files_unchanged = unchanged
+    summary.files_missing = len(known) - found_known
     summary.files_read = len(to_read)
     summary.files_by_status = dict(counts)
     summary.studies_assembled = assembled
@@ -153,17 +154,26 @@ def _known_files(session: Session, roots: Sequence[Path]) -> dict[str, tuple[int
     return known
 
 
-def _changed_files(entries: Iterable[FileEntry], known: dict[str, tuple[int, int, int]]) -> tuple[list[FileEntry], int, int]:
+def _changed_files(
+    entries: Iterable[FileEntry], known: dict[str, tuple[int, int, int]]
+) -> tuple[list[FileEntry], int, int, int]:
+    """Return (files to read, files seen, unchanged files, catalogued files still on disk)."""
     to_read: list[FileEntry] = []
-    seen = unchanged = 0
+    seen = unchanged = found_known = 0
     for path, size, mtime in entries:
         seen += 1
         previous = known.get(path)
-        if previous is not None and previous[1] == size and previous[2] == mtime:
+        if previous is None:
+            to_read.append((path, size, mtime))
+            continue
+        found_known += 1
+        if previous[1] == size and previous[2] == mtime:
             unchanged += 1
         else:
             to_read.append((path, size, mtime))
-    return to_read, seen, unchanged
+    # NOTE: catalogued files that are gone from disk are only counted (files_missing), never
+    # deleted, because an unmounted or emptied archive folder would otherwise empty the catalog.
+    return to_read, seen, unchanged, found_known
 
 
 def _read_one(entry: FileEntry) -> HeaderRecord:

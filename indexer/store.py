@@ -87,6 +87,8 @@ def store_batch(session: Session, records: Sequence[HeaderRecord], known_files: 
 
 
 def _forget_changed_files(session: Session, file_pks: list[int], touched_studies: set[int]) -> None:
+    # NOTE: if a changed file held a SOP instance that another path duplicates, the instance is
+    # dropped here and comes back only when that duplicate path itself is re-read.
     if not file_pks:
         return
     touched_studies.update(session.scalars(select(Instance.study_pk).where(Instance.file_pk.in_(file_pks))))

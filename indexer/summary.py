@@ -44,6 +44,8 @@ class StudySummary:
 class ScanSummary:
     """Counts of one scan run and of the whole catalog after it.
 
+    ``files_missing`` counts catalogued files under the scanned paths that
+    the walk no longer found; they stay in the catalog.
     ``files_by_status`` counts the files this run read, by ScannedFile.status
     (dicom, duplicate, non_image, non_dicom, error). ``errors`` counts the
     ScanError rows of the catalog, which include one per non-DICOM file. ``catalog_files_by_status`` and the
@@ -52,6 +54,7 @@ class ScanSummary:
 
     files_seen: int = 0
     files_unchanged: int = 0
+    files_missing: int = 0
     files_read: int = 0
     files_by_status: dict[str, int] = field(default_factory=dict)
     catalog_files_by_status: dict[str, int] = field(default_factory=dict)
@@ -84,6 +87,7 @@ class ScanSummary:
         files = Table(title="Files", show_header=False)
         files.add_row("seen", str(self.files_seen))
         files.add_row("unchanged (not re-read)", str(self.files_unchanged))
+        files.add_row("catalogued but no longer on disk", str(self.files_missing))
         files.add_row("read", str(self.files_read))
         for status in ("dicom", "duplicate", "non_image", "non_dicom", "error"):
             files.add_row(f"  {status.replace('_', '-')}", str(self.files_by_status.get(status, 0)))

@@ -178,3 +178,15 @@ def test_db_commands_upgrade_and_downgrade(tmp_path: Path) -> None:
 
     assert upgraded.exit_code == 0, upgraded.output
     assert downgraded.exit_code == 0, downgraded.output
+
+
+def test_deleted_files_counted_not_removed(settings: Settings, tmp_path: Path) -> None:
+    paths = write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=2, phases=3))
+    scan(settings, tmp_path / "archive")
+    paths[0].unlink()
+
+    rerun = scan(settings, tmp_path / "archive")
+
+    assert rerun.files_missing == 1
+    assert rerun.files_seen == 5
+    assert count(settings, Instance.id) == 6
