@@ -158,6 +158,8 @@ def _phase_rule(slices: list[tuple[float | None, list[FrameInfo]]]) -> str:
     """
     cardiac_images = slices[0][1][0].header.get("CardiacNumberOfImages")
     dynamic = any(len(members) > 1 for _, members in slices)
+    if not dynamic:
+        return "single phase"
     if cardiac_images in (0, 1) and dynamic and _distinct_within_slices(slices, "acquisition_time_s"):
         return "AcquisitionTime"
     for attribute, rule in (
