@@ -1,7 +1,7 @@
 """Random clip augmentation for training: geometry, contrast and noise.
 
 Real archives differ in patient position, in-plane rotation, field of view,
-contrast and noise, so training sees each clip slice rotated, mirrored,
+contrast and noise, so training shows the model each clip slice rotated, mirrored,
 scaled, shifted, gamma-adjusted and noised. Every frame of a slice gets the
 same transform, so motion is kept.
 """

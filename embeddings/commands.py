@@ -34,7 +34,7 @@ def train(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random rotation, mirroring, scaling, gamma and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/last.pt."),
     synthetic: bool = typer.Option(
-        False, "--synthetic-data", help="Record in the checkpoint that the catalog holds synthetic (phantom) studies only."
+        False, "--synthetic-data", help="Record in the checkpoint that the catalog contains synthetic (phantom) studies only."
     ),
     max_studies: int | None = typer.Option(None, "--max-studies", min=2, help="Train on the first N training studies only."),
     device: str | None = typer.Option(None, "--device", help="Torch device, e.g. cpu or cuda [default: cuda if available]."),

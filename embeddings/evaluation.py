@@ -1,8 +1,8 @@
 """Evaluation of a study encoder: retrieval, zero-shot and few-shot findings, domain shift, real data.
 
 Thresholds for zero-shot findings are fitted on the validation split of the
-main archive and applied unchanged to its test split and to the shifted
-archive; few-shot supports are drawn from the training split only.
+main archive. They are applied unchanged to its test split and to the
+shifted archive. Few-shot supports are drawn from the training split only.
 """
 
 from __future__ import annotations

@@ -45,10 +45,10 @@ def encode_clip_table(
 ) -> tuple[np.ndarray, list[dict[int, np.ndarray]]]:
     """Embed every study of ``table``; returns unit study vectors (N, D) and, if asked, unit per-series vectors.
 
-    A series' vector pools only the slots of that series (the three SAX
-    levels of a SAX stack, the one slot of a long-axis view) through the
-    same attention pooling and projection as the study vector, so it lives
-    in the same space as text.
+    A series' vector pools only the slots of that series, such as the three
+    levels of a SAX stack or the one slot of a long-axis view. It goes
+    through the same attention pooling and projection as the study vector,
+    so it lives in the same space as text.
     """
     model.eval()
     device = next(model.video.parameters()).device

@@ -1,6 +1,6 @@
 """The video–text model: video tower, text tower and a learned temperature.
 
-Model configurations are JSON data under ``embeddings/configs/``;
+Model configurations are JSON data under ``embeddings/configs/``, and
 :class:`ModelConfig` is their typed form.
 """
 
@@ -108,7 +108,7 @@ class VideoTextModel(nn.Module):
     def encode_video(
         self, clips: torch.Tensor, view_types: torch.Tensor, present: torch.Tensor, normalize: bool = True
     ) -> torch.Tensor:
-        """Embed studies from clips (B, S, frames, size, size); see :class:`VideoTower` for the inputs."""
+        """Embed studies from clips (B, S, frames, size, size), as described in :class:`VideoTower`."""
         features = self.video(clips, view_types, present)
         return F.normalize(features, dim=-1) if normalize else features
 
@@ -118,7 +118,7 @@ class VideoTextModel(nn.Module):
         return F.normalize(features, dim=-1) if normalize else features
 
     def encode_text(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
-        """Embed raw texts; abbreviations are expanded first."""
+        """Embed raw texts after expanding their abbreviations."""
         return self.encode_text_features(self.text.sentence_features(texts), normalize)
 
     def forward(

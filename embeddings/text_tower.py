@@ -66,7 +66,7 @@ class TextTower(nn.Module):
         self.lexicon = lexicon if lexicon is not None else default_lexicon()
 
     def train(self, mode: bool = True) -> TextTower:
-        """Set training mode on the projection; the locked transformer stays in eval mode (no dropout)."""
+        """Set training mode on the projection. The locked transformer stays in eval mode, so without dropout."""
         super().train(mode)
         self.encoder.transformer.eval()
         return self

@@ -42,7 +42,7 @@ HISTORY_FILE = "history.json"
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Hyperparameters of one training run; learning rate per sample batch, warmup in epochs."""
+    """Hyperparameters of one training run. Warmup is in epochs, the learning rate is the peak after warmup."""
 
     config: str = "cmr-video-text-small"
     epochs: int = 40
@@ -79,7 +79,7 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Where the best checkpoint was written and its model id."""
+    """Path and model id of the best checkpoint, and the per-epoch history."""
 
     checkpoint: Path
     model_id: str
@@ -187,7 +187,7 @@ class Trainer:
         self.history: list[EpochRecord] = []
 
     def steps_per_epoch(self) -> int:
-        """Return the number of batches per epoch; a last batch of one study is dropped (it has no negatives)."""
+        """Return the number of batches per epoch. A last batch of one study is dropped because it has no negatives."""
         count = len(self.data.train)
         full, remainder = divmod(count, self.options.batch_size)
         return full + (1 if remainder >= 2 else 0)

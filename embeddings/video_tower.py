@@ -1,14 +1,15 @@
 """Video tower: a small (2+1)D convolutional network per clip slice and attention fusion per study.
 
-Each clip slice (one SAX level or one long-axis view, ``frames`` × ``size``
-× ``size``) goes through the same network. Every block factorises a 3-D
-convolution into a spatial (1 × 3 × 3) and a temporal (3 × 1 × 1) one, as in
-R(2+1)D (Tran et al., CVPR 2018), so the network sees wall thickness and
-wall motion together at a fraction of the cost of full 3-D kernels. A learned
-view-type embedding (sax_basal … 4ch) is added to each slice feature, and
-gated attention pooling (Ilse et al., ICML 2018) over the slices that are
-present gives the study feature, so a study with only a SAX stack (as real
-archives often have) is handled like one with all views.
+Each clip slice (one SAX or LGE level, or one long-axis view, ``frames`` ×
+``size`` × ``size``) goes through the same network. Every block factorises a
+3-D convolution into a spatial (1 × 3 × 3) and a temporal (3 × 1 × 1) one, as
+in R(2+1)D (Tran et al., CVPR 2018), so each block mixes wall thickness and
+wall motion with fewer weights and multiply-adds than a full 3 × 3 × 3
+kernel. Measured speeds are in docs/benchmarks.md. A learned view-type
+embedding (sax_basal … lge_apical) is added to each slice feature, and gated
+attention pooling (Ilse et al., ICML 2018) over the slices that are present
+gives the study feature, so a study with only a SAX stack (as real archives
+often have) is handled like one with all views.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Conv2Plus1d(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """Two (2+1)D convolutions with a shortcut; the first one strides."""
+    """Two (2+1)D convolutions with a residual shortcut. Only the first convolution strides."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int]) -> None:
         super().__init__()
@@ -91,7 +92,7 @@ class AttentionPool(nn.Module):
         self.score = nn.Linear(hidden, 1)
 
     def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """Pool ``features`` (B, S, dim) over S where ``present`` (B, S) is true; each row needs one."""
+        """Pool ``features`` (B, S, dim) over S where ``present`` (B, S) is true. Each row needs one present entry."""
         logits = self.score(torch.tanh(self.value(features)) * torch.sigmoid(self.gate(features))).squeeze(-1)
         logits = logits.masked_fill(~present, torch.finfo(logits.dtype).min)
         weights = torch.softmax(logits, dim=1)
