@@ -24,6 +24,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmr_search.settings import Settings
@@ -31,6 +32,7 @@ from embeddings.encoder import StudyEncoder
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 from search_app import api
 from search_app.errors import IndexMismatchError, InvalidFilterError, StudyNotEmbeddedError, StudyNotFoundError
+from search_app.filter_table import FilterTable
 from search_app.index_store import check_consistency, load_index
 from search_app.query import SearchBackend
 from search_app.vector_index import IndexConfig
@@ -99,7 +101,7 @@ def create_app(
 
 def open_backend(
     settings: Settings,
-    sessions: Callable[[], object],
+    sessions: sessionmaker[Session],
     encoder: StudyEncoder,
     index_config: IndexConfig | None = None,
     allow_mismatch: bool = False,
@@ -107,14 +109,15 @@ def open_backend(
     """Load the index of ``encoder``'s model and check it against the catalog."""
     try:
         index = load_index(settings, encoder.model_id, index_config)
-        with sessions() as session:  # type: ignore[attr-defined]
+        with sessions() as session:
             check_consistency(settings, session, index, encoder.model_id, encoder.dimension)
+            filter_table = FilterTable.load(session, index.ids, encoder.model_id) if index is not None else None
     except IndexMismatchError as mismatch:
         if not allow_mismatch:
             raise
         logger.error("%s", mismatch.message)
         return SearchBackend(settings, encoder, None, mismatch)
-    return SearchBackend(settings, encoder, index)
+    return SearchBackend(settings, encoder, index, filter_table=filter_table)
 
 
 def _load_encoder(model: str, weights: Path | None, tokenizer: Path | None) -> StudyEncoder:

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Row, distinct, func, select
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import FindingScore, Series, Study, StudyEmbedding
 from search_app.errors import StudyNotFoundError
 from search_app.filters import CINE_VIEWS, SearchFilters, candidate_query, candidate_study_pks
-from search_app.previews import preview_path, preview_url
+from search_app.previews import KEY_COLUMNS, preview_path, preview_url
 from search_app.results import CatalogStats, FindingResult, PreviewLink, SearchHit, SeriesDetail, StudyDetail
 from search_app.zero_shot import is_positive
 
@@ -35,6 +35,16 @@ TOP_FINDINGS = 3
 KIND_ORDER = ("cine", "lge", "mapping", "perfusion", "flow", "scout", "other")
 VIEW_ORDER = (*CINE_VIEWS, "other")
 LONG_AXIS_PREFERENCE = ("4ch", "2ch", "3ch", "lvot")
+# Card columns; the snippet falls back to the start of the report when there is no impression.
+CARD_COLUMNS = (
+    Study.id,
+    Study.study_date,
+    Study.age_years,
+    Study.sex,
+    Study.manufacturer,
+    Study.field_strength_t,
+    func.coalesce(Study.impression, func.substr(Study.report_text, 1, 4 * SNIPPET_CHARS)).label("summary"),
+)
 # SQLite limits bound parameters per statement; larger id lists go in chunks.
 IN_CHUNK = 5_000
 
@@ -47,13 +57,22 @@ def study_exists(session: Session, study_pk: int) -> bool:
 def hydrate_hits(
     session: Session, backend: SearchBackend, study_pks: Sequence[int], scores: Sequence[float], first_rank: int
 ) -> list[SearchHit]:
-    """Build result cards for ``study_pks`` in the given order; studies deleted since indexing are skipped."""
+    """Build result cards for ``study_pks`` in the given order; studies deleted since indexing are skipped.
+
+    Only the columns a card shows are selected (no ORM objects), because
+    hydration is most of the time of a search once FAISS has answered.
+    """
     if not study_pks:
         return []
-    studies = {study.id: study for study in session.scalars(select(Study).where(Study.id.in_(study_pks)))}
-    series_by_study: dict[int, list[Series]] = defaultdict(list)
-    for series in session.scalars(select(Series).where(Series.study_pk.in_(study_pks))):
-        series_by_study[series.study_pk].append(series)
+    studies = {row.id: row for row in session.execute(select(*CARD_COLUMNS).where(Study.id.in_(study_pks)))}
+    series_by_study: dict[int, list[Row]] = defaultdict(list)
+    series_rows = session.execute(
+        select(Series.study_pk, Series.kind, Series.view, Series.series_number, *KEY_COLUMNS).where(
+            Series.study_pk.in_(study_pks), Series.kind == "cine"
+        )
+    )
+    for row in series_rows:
+        series_by_study[row.study_pk].append(row)
     findings_by_study = _findings_by_study(session, backend, study_pks)
 
     hits = []
@@ -74,7 +93,7 @@ def hydrate_hits(
                 manufacturer=study.manufacturer,
                 field_strength_t=study.field_strength_t,
                 views=cine_views(series),
-                impression_snippet=snippet(study.impression or study.report_text),
+                impression_snippet=snippet(study.summary),
                 top_findings=top_findings(findings_by_study.get(study_pk, [])),
                 previews=card_previews(backend, series),
             )
@@ -82,19 +101,19 @@ def hydrate_hits(
     return hits
 
 
-def cine_views(series: Sequence[Series]) -> list[str]:
+def cine_views(series: Sequence[Series | Row]) -> list[str]:
     """Return the cine views present, in anatomical order."""
     present = {item.view for item in series if item.kind == "cine"}
     return [view for view in CINE_VIEWS if view in present]
 
 
-def card_previews(backend: SearchBackend, series: Sequence[Series]) -> list[PreviewLink]:
+def card_previews(backend: SearchBackend, series: Sequence[Series | Row]) -> list[PreviewLink]:
     """Pick the card's previews: the short-axis cine stack, then one long-axis cine view.
 
     Only previews already rendered on disk are linked.
     """
     cines = [item for item in series if item.kind == "cine"]
-    picks: list[Series] = []
+    picks: list[Series | Row] = []
     stacks = sorted((item for item in cines if item.view == "sax"), key=lambda item: (-item.slices, item.series_number or 0, item.id))
     picks.extend(stacks[:1])
     for view in LONG_AXIS_PREFERENCE:
@@ -128,9 +147,11 @@ def top_findings(findings: Sequence[FindingResult], count: int = TOP_FINDINGS) -
 
 
 def _findings_by_study(session: Session, backend: SearchBackend, study_pks: Sequence[int]) -> dict[int, list[FindingResult]]:
-    rows = session.scalars(
-        select(FindingScore).where(FindingScore.study_pk.in_(study_pks), FindingScore.model_id == backend.model_id)
-    )
+    rows = session.execute(
+        select(FindingScore.study_pk, FindingScore.finding, FindingScore.score, FindingScore.probability).where(
+            FindingScore.study_pk.in_(study_pks), FindingScore.model_id == backend.model_id
+        )
+    ).all()
     order = {name: position for position, name in enumerate(backend.finding_labels)}
     grouped: dict[int, list[FindingResult]] = defaultdict(list)
     for row in sorted(rows, key=lambda row: (order.get(row.finding, len(order)), row.finding)):
@@ -138,7 +159,7 @@ def _findings_by_study(session: Session, backend: SearchBackend, study_pks: Sequ
     return grouped
 
 
-def finding_result(backend: SearchBackend, row: FindingScore) -> FindingResult:
+def finding_result(backend: SearchBackend, row: FindingScore | Row) -> FindingResult:
     """Convert a FindingScore row, labelled with the model's finding label."""
     probability = None if row.probability is None else float(row.probability)
     return FindingResult(

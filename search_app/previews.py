@@ -13,6 +13,7 @@ serves them: a results page never decodes DICOM.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -35,6 +37,38 @@ logger = logging.getLogger(__name__)
 # Browsers treat frame durations of 10 ms or less as 100 ms, so no frame is shorter than this.
 MIN_FRAME_MS = 20
 DEFAULT_CYCLE_MS = 1000.0
+
+
+class SeriesKey(Protocol):
+    """The Series attributes a preview's cache key reads: a Series row or a Core row of :data:`KEY_COLUMNS`."""
+
+    id: int
+    group_key: str
+    series_instance_uids: list[Any]
+    slices: int
+    phases: int
+    rows: int | None
+    columns: int | None
+    pixel_spacing_mm: list[Any] | None
+    rr_interval_ms: float | None
+    heart_rate_bpm: float | None
+    temporal_resolution_ms: float | None
+
+
+# Columns to select when only the cache key of a preview is needed.
+KEY_COLUMNS = (
+    Series.id,
+    Series.group_key,
+    Series.series_instance_uids,
+    Series.slices,
+    Series.phases,
+    Series.rows,
+    Series.columns,
+    Series.pixel_spacing_mm,
+    Series.rr_interval_ms,
+    Series.heart_rate_bpm,
+    Series.temporal_resolution_ms,
+)
 
 
 @dataclass(frozen=True)
@@ -54,19 +88,21 @@ class PreviewSettings:
 
     def key(self) -> str:
         """Return a short hash of every field."""
-        return _digest(dataclasses.asdict(self))
+        return _settings_key(self)
 
 
-def preview_path(settings: Settings, series: Series, preview_settings: PreviewSettings | None = None) -> Path:
+DEFAULT_SETTINGS = PreviewSettings()
+
+
+def preview_path(settings: Settings, series: SeriesKey, preview_settings: PreviewSettings | None = None) -> Path:
     """Return where the preview of ``series`` is cached.
 
     The name is ``<series pk>-<key>.webp``. The key hashes the render settings
     and the series' grid and geometry as catalogued, so a series that a rescan
     reassembled differently gets a new file.
     """
-    preview_settings = preview_settings or PreviewSettings()
     signature = {
-        "settings": preview_settings.key(),
+        "settings": (preview_settings or DEFAULT_SETTINGS).key(),
         "series": series.id,
         "group_key": series.group_key,
         "uids": series.series_instance_uids,
@@ -183,6 +219,11 @@ def _remove_stale(current: Path) -> None:
     for old in current.parent.glob(f"{series_prefix}-*.webp"):
         if old != current:
             old.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_key(preview_settings: PreviewSettings) -> str:
+    return _digest(dataclasses.asdict(preview_settings))
 
 
 def _digest(value: object) -> str:

@@ -24,7 +24,8 @@ from cmr_search.settings import Settings
 from embeddings.encoder import StudyEncoder
 from embeddings.lexicon import default_lexicon
 from search_app.errors import IndexMismatchError, InvalidFilterError, StudyNotEmbeddedError, StudyNotFoundError
-from search_app.filters import SearchFilters, candidate_study_pks
+from search_app.filter_table import FilterTable
+from search_app.filters import SearchFilters
 from search_app.hydrate import browse_study_pks, catalog_stats, hydrate_hits, load_study_detail, study_exists
 from search_app.results import CatalogStats, SearchPage, StudyDetail
 from search_app.vector_index import Ranking, StudyIndex
@@ -50,8 +51,10 @@ QUERY_CACHE_SIZE = 256
 
 
 class SearchBackend:
-    """The app-wide part of search: encoder, index, settings and finding labels.
+    """The app-wide part of search: encoder, index, filter columns, settings and finding labels.
 
+    ``filter_table`` must describe the rows of ``index``; a backend built
+    without one reads it from the catalog on the first filtered search.
     ``mismatch`` is set when the start-up consistency check failed and the
     app was started anyway to show the error; every search then raises it.
     """
@@ -62,11 +65,13 @@ class SearchBackend:
         encoder: StudyEncoder,
         index: StudyIndex | None,
         mismatch: IndexMismatchError | None = None,
+        filter_table: FilterTable | None = None,
     ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.index = index
         self.mismatch = mismatch
+        self.filter_table = filter_table
         self.finding_labels = {prompts.name: prompts.label for prompts in encoder.finding_prompts()}
         self.thresholds = encoder_thresholds(encoder)
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -85,6 +90,15 @@ class SearchBackend:
         if self.mismatch is not None:
             raise self.mismatch
         return self.index
+
+    def filters_mask(self, session: Session, filters: SearchFilters) -> np.ndarray | None:
+        """Return the mask over index positions of the studies passing ``filters``; None when none is set."""
+        if filters.is_empty() or self.index is None:
+            return None
+        with self._lock:
+            if self.filter_table is None:
+                self.filter_table = FilterTable.load(session, self.index.ids, self.model_id)
+        return self.filter_table.mask(session, filters)
 
     def query_vector(self, text: str) -> np.ndarray:
         """Embed a query with the text tower, caching the last few hundred queries."""
@@ -126,8 +140,8 @@ class SearchService:
         if not query:
             return self._browse(filters, limit, offset)
 
-        candidates = self._candidates(filters)
-        ranking = self._rank(index, self.backend.query_vector(query), offset + limit, candidates)
+        mask = self.backend.filters_mask(self.session, filters)
+        ranking = self._rank(index, self.backend.query_vector(query), offset + limit, mask)
         return self._page(query, default_lexicon().expand(query), ranking, ranking.considered, limit, offset)
 
     def more_like_this(
@@ -142,19 +156,17 @@ class SearchService:
         filters = filters or SearchFilters()
         _check_page(limit, offset)
         index = self.backend.require_index()
-        seed = index.vector(study_pk) if index is not None else None
-        if seed is None:
+        position = index.position(study_pk) if index is not None else None
+        if index is None or position is None:
             if not study_exists(self.session, study_pk):
                 raise StudyNotFoundError(study_pk)
             raise StudyNotEmbeddedError(study_pk, self.backend.model_id)
 
-        candidates = self._candidates(filters)
-        if candidates is not None:
-            candidates = candidates[candidates != study_pk]
-        ranking = self._rank(index, seed, offset + limit + 1, candidates)
-        keep = ranking.study_pks != study_pk
-        total = ranking.considered - 1 if candidates is None else ranking.considered
-        page = self._page("", None, Ranking(ranking.study_pks[keep], ranking.scores[keep], ranking.mode, total), total, limit, offset)
+        mask = self.backend.filters_mask(self.session, filters)
+        mask = np.ones(len(index), dtype=bool) if mask is None else mask.copy()
+        mask[position] = False
+        ranking = self._rank(index, index.vector(study_pk), offset + limit, mask)
+        page = self._page("", None, ranking, ranking.considered, limit, offset)
         return replace(page, seed_study_pk=study_pk)
 
     def study_detail(self, study_pk: int) -> StudyDetail:
@@ -169,15 +181,10 @@ class SearchService:
         """Count studies, series and vectors, and list the values the filters offer."""
         return catalog_stats(self.session, self.backend)
 
-    def _candidates(self, filters: SearchFilters) -> np.ndarray | None:
-        if filters.is_empty():
-            return None
-        return candidate_study_pks(self.session, filters, self.backend.model_id)
-
-    def _rank(self, index: StudyIndex | None, vector: np.ndarray, k: int, candidates: np.ndarray | None) -> Ranking:
+    def _rank(self, index: StudyIndex | None, vector: np.ndarray, k: int, mask: np.ndarray | None) -> Ranking:
         if index is None:
             return Ranking(np.empty(0, np.int64), np.empty(0, np.float32), "exact", 0)
-        return index.search(vector, k, candidates)
+        return index.search(vector, k, mask=mask)
 
     def _browse(self, filters: SearchFilters, limit: int, offset: int) -> SearchPage:
         study_pks, total = browse_study_pks(self.session, filters, self.backend.model_id, limit, offset)

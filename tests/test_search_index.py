@@ -194,3 +194,21 @@ def test_sidecar_records_recall_and_build(settings: Settings) -> None:
     assert sidecar["stats"]["recall_at_10"] >= 0.95
     assert sidecar["stats"]["count"] == 400
     assert sidecar["faiss_version"] == faiss.__version__
+
+
+def test_mask_and_candidates_agree_on_hnsw() -> None:
+    vectors, ids = clustered_vectors(8_000), sparse_ids(8_000)
+    index = build_study_index("model-a", ids, vectors, IndexConfig(exact_max_studies=1_000, filtered_exact_max=500, hnsw_m=16))
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[::3] = True
+    query = clustered_vectors(1, seed=21)[0]
+
+    by_mask = index.search(query, 15, mask=mask)
+    by_ids = index.search(query, 15, candidates=ids[mask])
+    both = index.search(query, 15, candidates=ids[:4000], mask=mask)
+
+    assert by_mask.mode == "approximate-filtered"
+    assert by_mask.study_pks.tolist() == by_ids.study_pks.tolist()
+    assert np.isin(by_mask.study_pks, ids[mask]).all()
+    assert np.isin(both.study_pks, ids[:4000][mask[:4000]]).all()
+    assert both.considered == int(mask[:4000].sum())
