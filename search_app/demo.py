@@ -184,6 +184,9 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="Prepare the data and exit without serving (for tests and CI)."),
 ) -> None:
     """Generate a phantom archive if absent, index it, and serve the search app."""
+    # pylibjpeg-openjpeg logs one INFO line per encoded JPEG 2000 tile, which
+    # would bury the progress bars of a demo run.
+    logging.getLogger("openjpeg").setLevel(logging.WARNING)
     settings = resolve_settings(data_dir)
     try:
         prepare_demo(settings, studies=studies, seed=seed, sunnybrook=sunnybrook, workers=workers)
