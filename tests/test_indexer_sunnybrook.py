@@ -145,3 +145,20 @@ def test_sunnybrook_rerun_changes_nothing(sunnybrook_catalog: ScannedArchive) ->
     assert rerun.studies_assembled == 0
     assert rerun.study_details == first.study_details
     assert rerun.catalog_files_by_status == first.catalog_files_by_status
+
+
+def test_sunnybrook_subset_on_each_database(database_url: str, sunnybrook: Path, tmp_path: Path) -> None:
+    """Worker pools for reading and assembly against SQLite and PostgreSQL."""
+    from cmr_search.settings import Settings
+    from indexer.scan import catalog_archive
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    roots = [sunnybrook / "studies" / "SCD0000401", sunnybrook / "localizer_only_studies"]
+
+    summary = catalog_archive(settings, roots, workers=2, progress=False)
+
+    assert summary.files_by_status == {"dicom": 11 * 20 + 15 + 3 * 15}
+    assert summary.studies == 4
+    assert summary.series_by_kind == {"cine": 1, "scout": 12}
+    cine = next(s for study in summary.study_details for s in study.series if s.kind == "cine")
+    assert (cine.view, cine.slices, cine.phases, cine.complete) == ("sax", 11, 20, True)
