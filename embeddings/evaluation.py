@@ -25,7 +25,6 @@ from embeddings.zeroshot import FindingThresholds, fit_thresholds, score_finding
 logger = logging.getLogger(__name__)
 
 SHOTS: tuple[int, ...] = (1, 4, 16)
-ENCODE_CHUNK = 64  # studies per encode_studies call, to bound the memory of clip tables
 
 
 @dataclass
@@ -59,11 +58,9 @@ def encode_archive(
     by_pk = {r.study_pk: r for r in records}
     kept: list[StudyRecord] = []
     vectors: list[np.ndarray] = []
-    for start in range(0, len(records), ENCODE_CHUNK):
-        chunk = [r.study_pk for r in records[start : start + ENCODE_CHUNK]]
-        for study in encoder.encode_studies(session, chunk):
-            kept.append(by_pk[study.study_pk])
-            vectors.append(study.study)
+    for study in encoder.encode_studies(session, [r.study_pk for r in records]):
+        kept.append(by_pk[study.study_pk])
+        vectors.append(study.study)
     logger.info("%s: encoded %d of %d studies", name, len(kept), len(records))
     matrix = np.stack(vectors) if vectors else np.zeros((0, encoder.dimension), dtype=np.float32)
     labels = label_matrix(kept, ground_truth, findings) if ground_truth is not None else {}

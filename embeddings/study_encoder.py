@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,9 @@ from embeddings.inference import encode_clip_table, encode_texts
 from embeddings.model import VideoTextModel
 from embeddings.zeroshot import FindingThresholds, load_finding_prompts
 
-logger = logging.getLogger(__name__)
+
+# About 75 MB of float16 clips per chunk at the default clip settings (64 studies × 9 slots × 16 × 64 × 64 × 2 bytes).
+STUDIES_PER_CHUNK = 64
 
 
 class VideoTextStudyEncoder:
@@ -57,11 +58,18 @@ class VideoTextStudyEncoder:
     def encode_studies(self, session: Session, study_pks: Sequence[int]) -> list[StudyVectors]:
         """Embed the cine studies ``study_pks``; studies with no usable cine are left out.
 
-        ``segments`` marks each view type slot ("sax_basal" … "4ch") as
-        "real" or "filled": a missing view is left out of the attention
-        pooling, so "filled" means absent, not imputed.
+        ``segments`` marks each view type slot ("sax_basal" … "lge_apical") as
+        "real" or "filled". A missing view is left out of the attention
+        pooling, so "filled" means absent, not imputed. Studies are encoded
+        in chunks of ``STUDIES_PER_CHUNK`` to bound the memory of the clips.
         """
-        table = load_clip_table(session, list(study_pks), self.model.config.clip, self.clip_cache)
+        results: list[StudyVectors] = []
+        for start in range(0, len(study_pks), STUDIES_PER_CHUNK):
+            results += self._encode_chunk(session, list(study_pks[start : start + STUDIES_PER_CHUNK]))
+        return results
+
+    def _encode_chunk(self, session: Session, study_pks: list[int]) -> list[StudyVectors]:
+        table = load_clip_table(session, study_pks, self.model.config.clip, self.clip_cache)
         study_vectors, view_vectors = encode_clip_table(self.model, table, self.batch_size, with_views=True)
         results = []
         for index, study_pk in enumerate(table.study_pks):

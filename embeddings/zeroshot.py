@@ -15,10 +15,12 @@ to probability. The shipped default model carries its thresholds in
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,12 +46,31 @@ def _centroid(encoder: StudyEncoder, prompts: Sequence[str]) -> np.ndarray:
     return mean / np.linalg.norm(mean)
 
 
+# Prompt embeddings per encoder object, so that scoring many batches encodes the prompts once.
+_DIRECTIONS: weakref.WeakKeyDictionary[Any, tuple[str, dict[str, tuple[np.ndarray, np.ndarray | None]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def prompt_directions(encoder: StudyEncoder) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Return per finding the unit mean of its positive and (if any) negative prompt embeddings."""
+    """Return per finding the unit mean of its positive and (if any) negative prompt embeddings.
+
+    The result is cached per encoder object and model id.
+    """
+    try:
+        cached = _DIRECTIONS.get(encoder)
+    except TypeError:  # an encoder that cannot be weakly referenced is not cached
+        cached = None
+    if cached is not None and cached[0] == encoder.model_id:
+        return cached[1]
     directions = {}
     for finding in encoder.finding_prompts():
         negative = _centroid(encoder, finding.negative) if finding.negative else None
         directions[finding.name] = (_centroid(encoder, finding.positive), negative)
+    try:
+        _DIRECTIONS[encoder] = (encoder.model_id, directions)
+    except TypeError:
+        pass
     return directions
 
 
