@@ -133,6 +133,14 @@ def test_fragment_same_cards_as_page(indexed_app: IndexedApp) -> None:
     assert card_study_pks(page.text)
 
 
+def test_invalid_fragment_pushes_url_as_sent(indexed_app: IndexedApp) -> None:
+    response = indexed_app.client.get("/results", params={"q": "lge", "age_min": "abc"}, headers=HTMX)
+
+    assert response.status_code == 422
+    assert "Minimum age must be a number, not &#39;abc&#39;." in response.text
+    assert parse_qsl(urlsplit(response.headers["HX-Push-Url"]).query) == [("q", "lge"), ("age_min", "abc")]
+
+
 def test_fragment_without_htmx_redirects(indexed_app: IndexedApp) -> None:
     response = indexed_app.client.get("/results", params={"q": "lge", "page": "2"}, follow_redirects=False)
 

@@ -58,7 +58,7 @@ def search_page(request: Request, service: SearchService = Depends(get_search_se
         return render(request, "empty.html", _empty_archive_context(request, stats))
 
     form = parse_search_form(request.query_params)
-    context = _results_context(request, service, form, stats)
+    context = {**_results_context(request, service, form), **_form_context(stats, form)}
     status_code = 422 if form.error else 200
     return render(request, "search.html", context, status_code=status_code)
 
@@ -67,25 +67,33 @@ def search_page(request: Request, service: SearchService = Depends(get_search_se
 def search_results(request: Request, service: SearchService = Depends(get_search_service)) -> Response:
     """Render the results region alone, for htmx; other clients are sent to the page."""
     form = parse_search_form(request.query_params)
-    page_url = _page_url(request, form.query_string(page=form.page))
+    # An invalid form keeps its parameters as sent, so the page URL shows the same error.
+    query = request.url.query if form.error else form.query_string(page=form.page)
+    page_url = _page_url(request, query)
     if request.headers.get("HX-Request") != "true":
         return RedirectResponse(page_url, status_code=303)
 
-    stats = service.catalog_stats()
-    context = _results_context(request, service, form, stats)
+    context = _results_context(request, service, form)
     status_code = 422 if form.error else 200
     return render(request, "_results.html", context, status_code=status_code, headers={"HX-Push-Url": page_url})
 
 
-def _results_context(request: Request, service: SearchService, form: SearchForm, stats: CatalogStats) -> dict[str, Any]:
+def _results_context(request: Request, service: SearchService, form: SearchForm) -> dict[str, Any]:
+    # The fragment needs no catalog counts, which cost several SQL queries.
     page, error = _run_search(service, form)
+    index = service.backend.index
     return {
         "form": form,
-        "stats": stats,
         "page": page,
         "error": error,
         "pager": _search_pager(request, form, page) if page is not None else None,
-        "synthetic_model": stats.trained_on_synthetic_data,
+        "synthetic_model": service.backend.trained_on_synthetic_data,
+        "indexed_studies": len(index) if index is not None else 0,
+    }
+
+
+def _form_context(stats: CatalogStats, form: SearchForm) -> dict[str, Any]:
+    return {
         "choices": _filter_choices(stats, form),
         "example_queries": EXAMPLE_QUERIES,
         "sex_options": list(SEX_LABELS.items()),
