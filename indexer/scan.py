@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -106,48 +107,81 @@ def catalog_archive(
     upgrade_database(settings.database_url)
     engine = create_catalog_engine(settings.database_url)
     sessions = session_factory(engine)
-    console = Console(stderr=True)
+    phase_seconds: dict[str, float] = {}
 
     try:
-        with sessions() as session:
-            known = _known_files(session, roots)
-        to_read, seen, unchanged, found_known = _changed_files(walk_files(roots), known)
-        logger.info("walked %d files: %d unchanged, %d to read", seen, unchanged, len(to_read))
+        with _progress(Console(stderr=True), progress) as bar:
+            phase_started = time.perf_counter()
+            walk = _walk_archive(sessions, roots)
+            phase_seconds["walk"] = time.perf_counter() - phase_started
 
-        counts: Counter[str] = Counter()
-        with _progress(console, progress) as bar:
-            task = bar.add_task("reading headers", total=len(to_read))
-            for batch in _batched(_read_headers(to_read, workers), BATCH_SIZE):
-                with sessions.begin() as session:
-                    counts.update(store_batch(session, batch, {p: known[p][0] for p in (r.path for r in batch) if p in known}))
-                bar.advance(task, len(batch))
+            phase_started = time.perf_counter()
+            counts = _read_and_store(sessions, walk, workers, bar)
+            phase_seconds["headers"] = time.perf_counter() - phase_started
 
+            phase_started = time.perf_counter()
             assembled = _assemble_pending(sessions, settings.database_url, workers, bar)
+            phase_seconds["assembly"] = time.perf_counter() - phase_started
         with sessions() as session:
             summary = summarize_catalog(session)
     finally:
         engine.dispose()
 
-    summary.files_seen = seen
-    summary.files_unchanged = unchanged
-    summary.files_missing = len(known) - found_known
-    summary.files_read = len(to_read)
+    summary.files_seen = walk.seen
+    summary.files_unchanged = walk.unchanged
+    summary.files_missing = len(walk.known) - walk.found_known
+    summary.files_read = len(walk.to_read)
     summary.files_by_status = dict(counts)
     summary.studies_assembled = assembled
     summary.seconds = time.perf_counter() - started
+    summary.seconds_by_phase = {name: round(value, 3) for name, value in phase_seconds.items()}
     logger.info(
-        "scan finished in %.1f s: %d files read, %d studies assembled", summary.seconds, len(to_read), assembled
+        "scan finished in %.1f s (walk %.1f s, headers %.1f s, assembly %.1f s): %d files read, %d studies assembled",
+        summary.seconds, phase_seconds["walk"], phase_seconds["headers"], phase_seconds["assembly"],
+        len(walk.to_read), assembled,
     )
     return summary
+
+
+@dataclass
+class ArchiveWalk:
+    """Files under the scanned paths, split by whether the catalog has them unchanged."""
+
+    known: dict[str, tuple[int, int, int]]
+    to_read: list[FileEntry]
+    seen: int
+    unchanged: int
+    found_known: int
+
+
+def _walk_archive(sessions: sessionmaker[Session], roots: Sequence[Path]) -> ArchiveWalk:
+    with sessions() as session:
+        known = _known_files(session, roots)
+    to_read, seen, unchanged, found_known = _changed_files(walk_files(roots), known)
+    logger.info("walked %d files: %d unchanged, %d to read", seen, unchanged, len(to_read))
+    return ArchiveWalk(known, to_read, seen, unchanged, found_known)
+
+
+def _read_and_store(sessions: sessionmaker[Session], walk: ArchiveWalk, workers: int, bar: Progress) -> Counter[str]:
+    """Read the new and changed headers and store them, one transaction per batch."""
+    counts: Counter[str] = Counter()
+    task = bar.add_task("reading headers", total=len(walk.to_read))
+    for batch in _batched(_read_headers(walk.to_read, workers), BATCH_SIZE):
+        known_ids = {record.path: walk.known[record.path][0] for record in batch if record.path in walk.known}
+        with sessions.begin() as session:
+            counts.update(store_batch(session, batch, known_ids))
+        bar.advance(task, len(batch))
+    return counts
 
 
 def _known_files(session: Session, roots: Sequence[Path]) -> dict[str, tuple[int, int, int]]:
     """Return path → (file id, size, mtime_ns) for catalogued files under ``roots``."""
     known: dict[str, tuple[int, int, int]] = {}
     for root in roots:
-        prefix = str(Path(root).resolve())
+        resolved = str(Path(root).resolve())
+        # The separator keeps a sibling folder such as /archive2 out of a scan of /archive.
         query = select(ScannedFile.path, ScannedFile.id, ScannedFile.size_bytes, ScannedFile.mtime_ns).where(
-            ScannedFile.path.startswith(prefix, autoescape=True)
+            (ScannedFile.path == resolved) | ScannedFile.path.startswith(resolved.rstrip(os.sep) + os.sep, autoescape=True)
         )
         for path, file_pk, size, mtime in session.execute(query):
             known[path] = (file_pk, size, mtime)

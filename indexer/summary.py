@@ -65,6 +65,7 @@ class ScanSummary:
     series_by_view: dict[str, int] = field(default_factory=dict)
     incomplete_series: int = 0
     seconds: float = 0.0
+    seconds_by_phase: dict[str, float] = field(default_factory=dict)
     study_details: list[StudySummary] = field(default_factory=list)
 
     @property

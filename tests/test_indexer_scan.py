@@ -190,3 +190,15 @@ def test_deleted_files_counted_not_removed(settings: Settings, tmp_path: Path) -
     assert rerun.files_missing == 1
     assert rerun.files_seen == 5
     assert count(settings, Instance.id) == 6
+
+
+def test_sibling_folder_not_counted_missing(settings: Settings, tmp_path: Path) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=1, phases=2))
+    write_cine(tmp_path / "archive2", CineSpec(study_uid=new_study_uid(), slices=1, phases=3))
+    scan(settings, tmp_path / "archive2")
+
+    summary = scan(settings, tmp_path / "archive")
+
+    assert summary.files_read == 2
+    assert summary.files_missing == 0
+    assert set(summary.seconds_by_phase) == {"walk", "headers", "assembly"}
