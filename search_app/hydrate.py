@@ -66,13 +66,17 @@ def hydrate_hits(
         return []
     studies = {row.id: row for row in session.execute(select(*CARD_COLUMNS).where(Study.id.in_(study_pks)))}
     series_by_study: dict[int, list[Row]] = defaultdict(list)
+    # No condition on kind in SQL: with one, SQLite may scan the kind index
+    # (most series are cine) instead of probing study_pk, which took 0.3 s at
+    # 10^5 studies.
     series_rows = session.execute(
         select(Series.study_pk, Series.kind, Series.view, Series.series_number, *KEY_COLUMNS).where(
-            Series.study_pk.in_(study_pks), Series.kind == "cine"
+            Series.study_pk.in_(study_pks)
         )
     )
     for row in series_rows:
-        series_by_study[row.study_pk].append(row)
+        if row.kind == "cine":
+            series_by_study[row.study_pk].append(row)
     findings_by_study = _findings_by_study(session, backend, study_pks)
 
     hits = []
