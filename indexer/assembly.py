@@ -10,6 +10,7 @@ It has two steps so that the scan can run the first in worker processes:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import statistics
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from indexer.classify import Label, classify_kind, classify_view, sax_stack_norm
 from indexer.frames import FrameInfo, frames_of_instance
 from indexer.grid import Grid, build_grid
 from indexer.grouping import FrameGroup, group_study_frames
+from indexer.store import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +54,11 @@ def assemble_frames(frames: list[FrameInfo]) -> list[AssembledSeries]:
 
 @dataclass
 class SeriesPlan:
-    """Column values of one Series row and its Frame rows (without ``series_pk``)."""
+    """Column values of one Series row and its Frame rows (tuples in FRAME_COLUMNS order, without ``series_pk``)."""
 
     group_key: str
     values: dict[str, Any]
-    frames: list[dict[str, Any]]
+    frames: list[tuple[Any, ...]]
 
 
 @dataclass
@@ -156,27 +158,28 @@ def _series_plan(item: AssembledSeries) -> SeriesPlan:
     return SeriesPlan(item.group.group_key, values, _frame_rows(grid))
 
 
-def _frame_rows(grid: Grid) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+# Frame columns in the order of the tuples that _frame_rows builds, after series_pk.
+FRAME_COLUMNS = (
+    "series_pk", "slice_index", "phase_index", "instance_pk", "frame_number", "trigger_time_ms",
+    "slice_position_mm", "image_position",
+)
+
+
+def _frame_rows(grid: Grid) -> list[tuple[Any, ...]]:
+    """Return Frame rows without series_pk; image_position is JSON text, serialised by the planning worker."""
+    rows: list[tuple[Any, ...]] = []
     for (slice_index, phase_index), frame in sorted(grid.cells.items()):
+        position = json.dumps(list(frame.position)) if frame.position else None
         rows.append(
-            {
-                "slice_index": slice_index,
-                "phase_index": phase_index,
-                "instance_pk": frame.instance_pk,
-                "frame_number": frame.frame_number,
-                "trigger_time_ms": frame.trigger_time_ms,
-                "slice_position_mm": grid.slice_positions_mm[slice_index],
-                "image_position": list(frame.position) if frame.position else None,
-            }
+            (slice_index, phase_index, frame.instance_pk, frame.frame_number, frame.trigger_time_ms,
+             grid.slice_positions_mm[slice_index], position)
         )
     return rows
 
 
-def _write_frames(session: Session, series_pk: int, rows: list[dict[str, Any]]) -> None:
+def _write_frames(session: Session, series_pk: int, rows: list[tuple[Any, ...]]) -> None:
     session.execute(delete(Frame).where(Frame.series_pk == series_pk))
-    if rows:
-        session.connection().execute(Frame.__table__.insert(), [{**row, "series_pk": series_pk} for row in rows])
+    insert_rows(session, Frame.__table__, FRAME_COLUMNS, [(series_pk, *row) for row in rows])  # type: ignore[arg-type]
 
 
 def _study_values(header: dict[str, Any]) -> dict[str, Any]:

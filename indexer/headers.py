@@ -113,6 +113,9 @@ class HeaderRecord:
     transfer_syntax_uid: str | None = None
     number_of_frames: int = 1
     header: dict[str, Any] = field(default_factory=dict)
+    # ``header`` as JSON text. The scan's workers fill it and empty ``header``,
+    # so the single writing process neither unpickles nor serialises the dict.
+    header_json: str | None = None
 
 
 def quiet_pydicom() -> None:

@@ -10,6 +10,7 @@ with the computation in worker processes and the writes in this one.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -213,7 +214,11 @@ def _changed_files(
 def _read_one(entry: FileEntry) -> HeaderRecord:
     """Read one header; an unexpected exception becomes an error record, so one file cannot stop the scan."""
     try:
-        return read_header(*entry)
+        record = read_header(*entry)
+        if record.status == "dicom":
+            record.header_json = json.dumps(record.header)
+            record.header = {}
+        return record
     except Exception as error:  # noqa: BLE001 - any parser bug on one odd file must not abort the archive
         path, size, mtime = entry
         reason = f"unexpected failure while reading the header: {type(error).__name__}: {error}"

@@ -8,18 +8,25 @@ for the next run to find.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import JSON, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import Instance, Patient, ScanError, ScannedFile, Study
 from indexer.headers import HeaderRecord
 
-FILES = ScannedFile.__table__
-INSTANCES = Instance.__table__
-SCAN_ERRORS = ScanError.__table__
+FILES: Table = ScannedFile.__table__  # type: ignore[assignment]
+INSTANCES: Table = Instance.__table__  # type: ignore[assignment]
+SCAN_ERRORS: Table = ScanError.__table__  # type: ignore[assignment]
+FILE_COLUMNS = ("path", "size_bytes", "mtime_ns", "status", "sop_instance_uid")
+INSTANCE_COLUMNS = (
+    "sop_instance_uid", "sop_class_uid", "study_pk", "file_pk", "transfer_syntax_uid", "number_of_frames", "header",
+)
+SCAN_ERROR_COLUMNS = ("file_pk", "path", "stage", "reason")
 
 # Stand-in PatientID for objects without one, so each such study gets its own patient.
 MISSING_PATIENT_PREFIX = "missing-patient-id:"
@@ -59,28 +66,16 @@ def store_batch(session: Session, records: Sequence[HeaderRecord], known_files: 
         if status == "dicom":
             study_pk = studies[record.study_instance_uid]  # type: ignore[index]
             touched_studies.add(study_pk)
+            header_json = record.header_json if record.header_json is not None else json.dumps(record.header)
             instance_rows.append(
-                {
-                    "sop_instance_uid": record.sop_instance_uid,
-                    "sop_class_uid": record.sop_class_uid,
-                    "study_pk": study_pk,
-                    "file_pk": file_pk,
-                    "transfer_syntax_uid": record.transfer_syntax_uid,
-                    "number_of_frames": record.number_of_frames,
-                    "header": record.header,
-                }
+                (record.sop_instance_uid, record.sop_class_uid, study_pk, file_pk,
+                 record.transfer_syntax_uid, record.number_of_frames, header_json)
             )
         elif status in ("error", "non_dicom"):
-            error_rows.append(
-                {"file_pk": file_pk, "path": record.path, "stage": record.stage or "read", "reason": record.reason or ""}
-            )
+            error_rows.append((file_pk, record.path, record.stage or "read", record.reason or ""))
 
-    # Core inserts (executemany) rather than ORM bulk inserts: about twice as fast for these row counts.
-    connection = session.connection()
-    if instance_rows:
-        connection.execute(INSTANCES.insert(), instance_rows)
-    if error_rows:
-        connection.execute(SCAN_ERRORS.insert(), error_rows)
+    insert_rows(session, INSTANCES, INSTANCE_COLUMNS, instance_rows)
+    insert_rows(session, SCAN_ERRORS, SCAN_ERROR_COLUMNS, error_rows)
     if touched_studies:
         session.execute(update(Study).where(Study.id.in_(touched_studies)).values(needs_assembly=True))
     return counts
@@ -116,13 +111,36 @@ def _upsert_files(
     connection = session.connection()
     if new_rows:
         # A plain executemany and one SELECT: INSERT ... RETURNING runs row by row on SQLite.
-        connection.execute(FILES.insert(), new_rows)
+        insert_rows(session, FILES, FILE_COLUMNS, [tuple(row[c] for c in FILE_COLUMNS) for row in new_rows])
         paths = [row["path"] for row in new_rows]
         ids.update((path, file_pk) for path, file_pk in connection.execute(select(FILES.c.path, FILES.c.id).where(FILES.c.path.in_(paths))))
     if changed_rows:
         session.execute(update(ScannedFile), changed_rows)
         ids.update((row["path"], row["id"]) for row in changed_rows)
     return [ids[row["path"]] for row in rows]
+
+
+def insert_rows(session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` with one DB-API executemany.
+
+    This skips SQLAlchemy's per-row parameter processing, which was the
+    largest cost of the writing process. JSON columns therefore receive JSON
+    text, which SQLite stores as is and PostgreSQL casts to json.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(connection.dialect.paramstyle)
+    if marker is None:
+        json_columns = {i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)}
+        dicts = [
+            {name: json.loads(value) if i in json_columns else value for i, (name, value) in enumerate(zip(columns, row))}
+            for row in rows
+        ]
+        connection.execute(table.insert(), dicts)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    connection.exec_driver_sql(sql, rows)
 
 
 def _study_ids(session: Session, records: Sequence[HeaderRecord]) -> dict[str, int]:
