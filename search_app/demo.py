@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 ARCHIVE_FOLDER = "demo-archive"
 MARKER_FILE = "demo-archive.json"
 REPORTS_FILE = "reports.csv"
-DEFAULT_STUDIES = 60
+DEFAULT_STUDIES = 40
 # A fixed default makes the demo archive the same on every machine.
 DEFAULT_SEED = 2026
 

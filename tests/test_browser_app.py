@@ -23,14 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import uvicorn
 from PIL import Image
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 from typer.testing import CliRunner
 
 from cmr_search.cli import app as cli_app
 from cmr_search.settings import PROJECT_ROOT, Settings, resolve_settings
 from search_app.app import create_app
 from search_app.demo import MARKER_FILE
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -109,28 +108,28 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
 @pytest.fixture
-def browser_page(chromium: object, live_app: LiveApp) -> Iterator[tuple[object, RequestLog]]:
+def browser_page(chromium: Browser, live_app: LiveApp) -> Iterator[tuple[Page, RequestLog]]:
     """A fresh page whose requests are recorded; any request off loopback is blocked."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
     log = RequestLog()
 
-    def guard(route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
+    def guard(route: Route) -> None:
+        url = route.request.url
         host = urlsplit(url).hostname or ""
         log.hosts.append(host)
         if host == "127.0.0.1":
-            route.continue_()  # type: ignore[attr-defined]
+            route.continue_()
         else:
             log.blocked.append(url)
-            route.abort()  # type: ignore[attr-defined]
+            route.abort()
 
     context.route("**/*", guard)
     page = context.new_page()
@@ -141,32 +140,32 @@ def browser_page(chromium: object, live_app: LiveApp) -> Iterator[tuple[object, 
         context.close()
 
 
-def screenshot(page: object, name: str) -> None:
+def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def card_ids(page: object) -> list[str]:
-    return page.eval_on_selector_all("#results .cards > li", "items => items.map(item => item.id)")  # type: ignore[attr-defined]
+def card_ids(page: Page) -> list[str]:
+    return page.eval_on_selector_all("#results .cards > li", "items => items.map(item => item.id)")
 
 
-def loaded_images(page: object, selector: str) -> list[dict[str, object]]:
+def loaded_images(page: Page, selector: str) -> list[dict[str, object]]:
     """Return src, complete and naturalWidth of the images that ``selector`` matches."""
-    return page.eval_on_selector_all(  # type: ignore[attr-defined]
+    return page.eval_on_selector_all(
         selector,
         "images => images.map(image => ({src: image.currentSrc, complete: image.complete, width: image.naturalWidth}))",
     )
 
 
-def wait_for_images(page: object, selector: str) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def wait_for_images(page: Page, selector: str) -> None:
+    page.wait_for_function(
         "selector => [...document.querySelectorAll(selector)].every(image => image.complete && image.naturalWidth > 0)",
         arg=selector,
     )
 
 
-def webp_frame_count(page: object, url: str) -> int:
-    response = page.request.get(url)  # type: ignore[attr-defined]
+def webp_frame_count(page: Page, url: str) -> int:
+    response = page.request.get(url)
     assert response.status == 200
     assert response.headers["content-type"] == "image/webp"
     with Image.open(io.BytesIO(response.body())) as image:
@@ -174,20 +173,20 @@ def webp_frame_count(page: object, url: str) -> int:
         return getattr(image, "n_frames", 1)
 
 
-def mark_document(page: object) -> None:
+def mark_document(page: Page) -> None:
     """Set a variable that survives htmx swaps but not a full page load."""
-    page.evaluate("window.__sameDocument = true")  # type: ignore[attr-defined]
+    page.evaluate("window.__sameDocument = true")
 
 
-def is_same_document(page: object) -> bool:
-    return bool(page.evaluate("window.__sameDocument === true"))  # type: ignore[attr-defined]
+def is_same_document(page: Page) -> bool:
+    return bool(page.evaluate("window.__sameDocument === true"))
 
 
-def search(page: object, query: str) -> None:
-    page.fill("#q", query)  # type: ignore[attr-defined]
-    with page.expect_response(lambda response: "/results?" in response.url):  # type: ignore[attr-defined]
-        page.press("#q", "Enter")  # type: ignore[attr-defined]
-    page.wait_for_selector("#results .cards > li")  # type: ignore[attr-defined]
+def search(page: Page, query: str) -> None:
+    page.fill("#q", query)
+    with page.expect_response(lambda response: "/results?" in response.url):
+        page.press("#q", "Enter")
+    page.wait_for_selector("#results .cards > li")
 
 
 def test_demo_prepared_archive(live_app: LiveApp) -> None:
@@ -198,7 +197,7 @@ def test_demo_prepared_archive(live_app: LiveApp) -> None:
     assert any(live_app.settings.index_dir.iterdir())
 
 
-def test_search_shows_looping_previews(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_search_shows_looping_previews(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
     page.goto(live_app.base_url + "/")
     mark_document(page)
@@ -221,7 +220,7 @@ def test_search_shows_looping_previews(browser_page: tuple[object, RequestLog], 
     assert set(log.hosts) == {"127.0.0.1"}
 
 
-def test_study_page_and_back(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_study_page_and_back(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
     page.goto(live_app.base_url + "/")
     search(page, QUERY)
@@ -254,7 +253,7 @@ def test_study_page_and_back(browser_page: tuple[object, RequestLog], live_app: 
     assert log.blocked == []
 
 
-def test_filter_updates_results_in_place(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_filter_updates_results_in_place(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
     page.goto(live_app.base_url + "/")
     search(page, QUERY)
@@ -279,7 +278,7 @@ def test_filter_updates_results_in_place(browser_page: tuple[object, RequestLog]
     assert log.blocked == []
 
 
-def test_next_page_swaps_results(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_next_page_swaps_results(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
     page.goto(live_app.base_url + "/")
     search(page, QUERY)
@@ -300,7 +299,7 @@ def test_next_page_swaps_results(browser_page: tuple[object, RequestLog], live_a
     assert log.blocked == []
 
 
-def test_example_query_runs_search(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_example_query_runs_search(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
     page.goto(live_app.base_url + "/")
 
@@ -313,7 +312,7 @@ def test_example_query_runs_search(browser_page: tuple[object, RequestLog], live
     assert log.blocked == []
 
 
-def test_keyboard_skip_link_and_labels(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_keyboard_skip_link_and_labels(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, _log = browser_page
     page.goto(live_app.base_url + "/")
 
@@ -344,7 +343,7 @@ def test_keyboard_skip_link_and_labels(browser_page: tuple[object, RequestLog], 
     page.wait_for_url(re.compile(r".*/studies/\d+$"))
 
 
-def test_cine_loops_pause_and_play(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_cine_loops_pause_and_play(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, _log = browser_page
     page.goto(live_app.base_url + "/")
     search(page, QUERY)
@@ -366,8 +365,8 @@ def test_cine_loops_pause_and_play(browser_page: tuple[object, RequestLog], live
     assert page.evaluate(moving) == shown
 
 
-def test_reduced_motion_starts_paused(chromium: object, live_app: LiveApp) -> None:
-    context = chromium.new_context(reduced_motion="reduce")  # type: ignore[attr-defined]
+def test_reduced_motion_starts_paused(chromium: Browser, live_app: LiveApp) -> None:
+    context = chromium.new_context(reduced_motion="reduce")
     try:
         page = context.new_page()
         page.goto(live_app.base_url + "/?" + f"q={QUERY}")
@@ -380,7 +379,7 @@ def test_reduced_motion_starts_paused(chromium: object, live_app: LiveApp) -> No
         context.close()
 
 
-def test_error_pages_in_browser(browser_page: tuple[object, RequestLog], live_app: LiveApp) -> None:
+def test_error_pages_in_browser(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
     page, log = browser_page
 
     response = page.goto(live_app.base_url + "/studies/987654321")
