@@ -55,7 +55,7 @@ def frames_of_instance(instance_pk: int, header: Mapping[str, Any]) -> list[Fram
     per_frame = header.get("frames") or [{}]
     frames = []
     for index, values in enumerate(per_frame, start=1):
-        merged = {**header, **values}
+        merged = {**header, **values} if values else header
         frames.append(_frame_info(instance_pk, int(values.get("FrameNumber", index)), header, merged))
     return frames
 
