@@ -215,6 +215,7 @@ def test_search_shows_looping_previews(browser_page: tuple[Page, RequestLog], li
         assert image["width"] > 0
         assert webp_frame_count(page, str(image["src"])) > 1
     assert "Model trained on synthetic phantom data only" in page.inner_text("#results")
+    page.wait_for_function("() => document.getElementById('results-announcement').textContent.includes('ranked for')")
     screenshot(page, "search-results")
     assert log.blocked == []
     assert set(log.hosts) == {"127.0.0.1"}

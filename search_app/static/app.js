@@ -66,6 +66,16 @@
     }
   });
 
+  // Screen readers do not notice the results region being replaced, so the
+  // new results heading ("12 studies ranked for …") is announced.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var announcement = document.getElementById("results-announcement");
+    var heading = document.getElementById("results-heading");
+    if (announcement && heading && event.detail.target && event.detail.target.id === "results") {
+      announcement.textContent = heading.textContent.replace(/\s+/g, " ").trim();
+    }
+  });
+
   // Cine loops can be paused, because moving images that run for more than
   // five seconds need a way to stop them (WCAG 2.2.2). An animated WebP in an
   // <img> cannot be paused, so a paused image is replaced by a canvas holding
