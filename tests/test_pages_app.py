@@ -237,6 +237,7 @@ def test_page_past_last_page(indexed_app: IndexedApp) -> None:
     assert response.status_code == 200
     assert "Page 9 is past the last page of results (3)." in response.text
     assert card_study_pks(response.text) == []
+    assert 'rel="prev" href="/?q=lge&amp;page=3"' in response.text
 
 
 def test_study_page_shows_study(indexed_app: IndexedApp) -> None:
