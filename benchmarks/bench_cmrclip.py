@@ -1,7 +1,8 @@
 """Benchmark the CMR-CLIP video tower on one 64-frame study: seconds and peak memory.
 
-Each variant runs in its own Python process, so its peak resident memory
-(``ru_maxrss``) is its own:
+Each measurement runs in a fresh Python process, so its peak resident memory
+(``ru_maxrss``) is its own. The variants alternate over ``--rounds`` rounds,
+so a change in the load of a shared machine hits both alike:
 
 - ``sdpa``: the project's path, ``scaled_dot_product_attention`` under
   ``torch.inference_mode``;
@@ -13,15 +14,17 @@ the real checkpoint. With ``--sunnybrook`` the input is the study video built
 from the first Sunnybrook cine study, else random pixels. Run from the
 repository root::
 
-    nice -n 10 python benchmarks/bench_cmrclip.py --repeats 2 --threads 2
+    nice -n 10 python benchmarks/bench_cmrclip.py --rounds 3 --threads 2 --sunnybrook
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +34,8 @@ from pathlib import Path
 VARIANTS = ("sdpa", "eager")
 
 
-def measure(variant: str, repeats: int, threads: int, frames: int, sunnybrook: bool) -> dict[str, float]:
-    """Time ``repeats`` forward passes of one variant in this process; return seconds and peak RSS."""
+def measure(variant: str, threads: int, frames: int, sunnybrook: bool) -> dict[str, float]:
+    """Time one forward pass of one variant after a 4-frame warm-up; return seconds and peak RSS."""
     import torch
 
     from embeddings.cmrclip.config import PUBLISHED_CONFIG
@@ -52,17 +55,15 @@ def measure(variant: str, repeats: int, threads: int, frames: int, sunnybrook: b
         clip = torch.randn(1, frames, 3, 224, 224)
 
     context = torch.inference_mode if variant == "sdpa" else torch.no_grad
-    seconds = []
     with context():
-        for _ in range(repeats):
-            started = time.perf_counter()
-            embedding = model.encode_video(clip)
-            seconds.append(time.perf_counter() - started)
+        model.encode_video(clip[:, :4])
+        started = time.perf_counter()
+        embedding = model.encode_video(clip)
+        seconds = time.perf_counter() - started
     if tuple(embedding.shape) != (1, 512):
         raise RuntimeError(f"unexpected embedding shape {tuple(embedding.shape)}")
     return {
-        "seconds_min": min(seconds),
-        "seconds_mean": sum(seconds) / len(seconds),
+        "seconds": seconds,
         "rss_after_model_mb": rss_after_model_mb,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "study_video_build_seconds": build_seconds,
@@ -94,7 +95,7 @@ def sunnybrook_video(frames: int):  # noqa: ANN201 - (torch.Tensor, float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2, help="forward passes per variant; the minimum is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes per variant, each in a fresh process")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--frames", type=int, default=64, help="frames per study video")
     parser.add_argument("--sunnybrook", action="store_true", help="use a real Sunnybrook study video as input")
@@ -102,29 +103,35 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.variant:
-        print(json.dumps(measure(args.variant, args.repeats, args.threads, args.frames, args.sunnybrook)))
+        print(json.dumps(measure(args.variant, args.threads, args.frames, args.sunnybrook)))
         return
 
-    results = {}
-    for variant in VARIANTS:
-        command = [sys.executable, __file__, "--variant", variant, "--repeats", str(args.repeats)]
-        command += ["--threads", str(args.threads), "--frames", str(args.frames)]
-        if args.sunnybrook:
-            command.append("--sunnybrook")
-        completed = subprocess.run(command, check=True, capture_output=True, text=True)
-        results[variant] = json.loads(completed.stdout.strip().splitlines()[-1])
-        print(variant, results[variant], flush=True)
+    runs: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    for round_index in range(args.rounds):
+        for variant in VARIANTS:
+            command = [sys.executable, __file__, "--variant", variant, "--threads", str(args.threads)]
+            command += ["--frames", str(args.frames)] + (["--sunnybrook"] if args.sunnybrook else [])
+            completed = subprocess.run(command, check=True, capture_output=True, text=True)
+            runs[variant].append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            print(f"round {round_index + 1} {variant}: {runs[variant][-1]}", flush=True)
 
     import torch
 
-    summary = {
-        "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}",
+    summary: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads, torch {torch.__version__}",
         "frames": args.frames,
-        "repeats": args.repeats,
-        "results": results,
-        "eager_over_sdpa_seconds": results["eager"]["seconds_min"] / results["sdpa"]["seconds_min"],
-        "eager_over_sdpa_peak_memory": results["eager"]["rss_peak_mb"] / results["sdpa"]["rss_peak_mb"],
+        "rounds": args.rounds,
+        "input": "Sunnybrook study video" if args.sunnybrook else "random pixels",
     }
+    for variant, results in runs.items():
+        seconds = sorted(result["seconds"] for result in results)
+        summary[variant] = {
+            "seconds_min": seconds[0],
+            "seconds_median": statistics.median(seconds),
+            "rss_peak_mb": max(result["rss_peak_mb"] for result in results),
+            "rss_after_model_mb": max(result["rss_after_model_mb"] for result in results),
+        }
+    summary["eager_over_sdpa_seconds_median"] = summary["eager"]["seconds_median"] / summary["sdpa"]["seconds_median"]
     print(json.dumps(summary, indent=2))
 
 

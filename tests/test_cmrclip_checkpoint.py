@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,17 @@ def test_pickled_objects_rejected(tmp_path: Path) -> None:
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "absent.bin", SMALL)
+
+
+def test_config_round_trips_as_data() -> None:
+    eager = replace(PUBLISHED_CONFIG, video=replace(PUBLISHED_CONFIG.video, attention_backend="eager"))
+
+    assert CMRCLIPConfig.from_dict(SMALL.to_dict()) == SMALL
+    assert CMRCLIPConfig.from_dict(PUBLISHED_CONFIG.to_dict()) == PUBLISHED_CONFIG
+    assert eager.has_published_shapes()
+    assert replace(PUBLISHED_CONFIG, frames_per_study=16).has_published_shapes()
+    assert not SMALL.has_published_shapes()
+    assert not replace(PUBLISHED_CONFIG, embed_dim=256).has_published_shapes()
 
 
 def test_digest_changes_with_one_weight() -> None:

@@ -11,7 +11,7 @@ published weights.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 AttentionBackend = Literal["sdpa", "eager"]
@@ -82,6 +82,16 @@ class CMRCLIPConfig:
     text: TextTowerConfig = field(default_factory=TextTowerConfig)
     embed_dim: int = 512
     frames_per_study: int = 64  # frames sampled from a study "video" at inference
+
+    def has_published_shapes(self) -> bool:
+        """Return True when every weight shape equals the published model's.
+
+        The attention backend, the frames per study and the tokenizer contract
+        do not change any weight, so they are ignored here.
+        """
+        video = replace(self.video, attention_backend=PUBLISHED_CONFIG.video.attention_backend)
+        text = replace(self.text, max_tokens=PUBLISHED_CONFIG.text.max_tokens, lowercase=PUBLISHED_CONFIG.text.lowercase)
+        return replace(self, video=video, text=text, frames_per_study=PUBLISHED_CONFIG.frames_per_study) == PUBLISHED_CONFIG
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as plain JSON-compatible data."""
