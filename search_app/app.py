@@ -4,8 +4,8 @@
 index matches the catalog and the model, and wires the JSON API, the preview
 route and (when the package is present) the HTML pages. On a mismatch it
 raises :class:`~search_app.errors.IndexMismatchError` unless
-``allow_mismatch`` is set, in which case every search answers with the
-mismatch message (HTTP 503) so that a page can explain how to rebuild.
+``allow_mismatch`` is set. In that case every search returns the mismatch
+message (HTTP 503), so that a page can explain how to rebuild.
 
 HTML error pages: the pages package may set ``app.state.render_error_page``
 to a callable ``(request, status_code, message) -> Response``. Errors on

@@ -2,7 +2,7 @@
 
 Every step skips what is already done, so an interrupted run resumes where it
 stopped. Vectors and zero-shot scores are committed per batch of studies under
-the model's id; previews are files named by series and render settings; the
+the model's id. Previews are files named by series and render settings. The
 FAISS index is rebuilt from the catalog only when it no longer matches it.
 """
 
@@ -114,7 +114,7 @@ def embed_pending_studies(
     """Embed and score every pending study in batches, committing each batch.
 
     A batch that fails is retried one study at a time, so one undecodable
-    study does not hold back the others; a study that still fails is logged
+    study does not hold back the others. A study that still fails is logged
     by primary key and left pending for the next run.
     """
     with sessions() as session:

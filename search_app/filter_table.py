@@ -37,7 +37,7 @@ CHUNK = 100_000
 class FilterTable:
     """Filterable metadata of the indexed studies, row i describing index position i.
 
-    ``study_date`` holds proleptic Gregorian ordinals (``date.toordinal()``).
+    ``study_date`` contains proleptic Gregorian ordinals (``date.toordinal()``).
     Missing values are NaN, :data:`MISSING_DATE`, sex code 0 or manufacturer
     code -1, and never pass a filter on that field.
     """

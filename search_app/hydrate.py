@@ -60,7 +60,7 @@ def hydrate_hits(
     """Build result cards for ``study_pks`` in the given order; studies deleted since indexing are skipped.
 
     Only the columns a card shows are selected (no ORM objects), because
-    hydration is most of the time of a search once FAISS has answered.
+    hydration is most of the time of a search once FAISS has returned.
     """
     if not study_pks:
         return []

@@ -73,7 +73,7 @@ KEY_COLUMNS = (
 
 @dataclass(frozen=True)
 class PreviewSettings:
-    """How previews are rendered; changing any field gives new cache keys.
+    """Render settings of the previews; changing any field gives new cache keys.
 
     ``max_size_px`` bounds the longer side after correcting for non-square
     PixelSpacing; smaller images are not enlarged. Percentiles are in percent.

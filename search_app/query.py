@@ -1,9 +1,9 @@
 """The query service: query text or a seed study → ranked, hydrated studies.
 
-A query goes through the model's text tower (which expands CMR
-abbreviations with the lexicon first), then through the FAISS index,
-restricted during the search to the studies that pass the metadata filters,
-and the ranked ids are hydrated from the catalog in three SQL queries.
+A query goes through the model's text tower, which expands CMR abbreviations
+with the lexicon first. The FAISS index then ranks the studies that pass the
+metadata filters, restricted during the search itself. The ranked ids are
+hydrated from the catalog in three SQL queries.
 
 :class:`SearchBackend` holds what lives as long as the app (the encoder, the
 loaded index, the finding labels). :class:`SearchService` binds it to one

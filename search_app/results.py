@@ -1,4 +1,4 @@
-"""What the search service returns: plain dataclasses shared by the JSON API and the pages.
+"""Return types of the search service: plain dataclasses shared by the JSON API and the pages.
 
 Nothing here touches the database. Identifiers that are patient data
 (StudyInstanceUID, AccessionNumber) appear only in :class:`StudyDetail`,
@@ -114,7 +114,7 @@ class StudyDetail:
     """Everything the study page shows about one study.
 
     ``segments`` maps each model input segment to ``"real"`` or ``"filled"``,
-    as the model reported it when it embedded the study; it is empty when the
+    as the model reported it when it embedded the study. It is empty when the
     study has no embedding from the loaded model.
     """
 

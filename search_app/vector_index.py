@@ -29,7 +29,7 @@ KIND_HNSW = "hnsw"
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How an index is built and searched.
+    """Build and search parameters of an index.
 
     Below ``exact_max_studies`` vectors the index is exact. Above it, HNSW is
     built with ``hnsw_m`` links per node and ``hnsw_ef_construction``, and
@@ -55,7 +55,7 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class IndexStats:
-    """How an index was built; stored beside the index file."""
+    """Build statistics of an index, stored beside the index file."""
 
     model_id: str
     dimension: int
@@ -133,9 +133,9 @@ class StudyIndex:
     ) -> Ranking:
         """Rank the ``k`` studies most similar to ``query`` (dimension,), optionally within a subset.
 
-        ``candidates`` are catalog primary keys (keys not in the index are
-        ignored) and ``mask`` is a boolean array over index positions; when
-        both are given a study must pass both. The restriction happens inside
+        ``candidates`` are catalog primary keys, and keys not in the index are
+        ignored. ``mask`` is a boolean array over index positions. When both
+        are given, a study must pass both. The restriction happens inside
         the search, so the result is the true top-k of the subset: exact when
         the subset has at most ``filtered_exact_max`` studies or the index is
         flat, else HNSW-approximate.

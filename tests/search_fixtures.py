@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+import os
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,8 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
@@ -270,10 +273,36 @@ def index_catalog(settings: Settings, sessions: sessionmaker[Session], encoder: 
         rebuild_index(settings, session, encoder.model_id, encoder.dimension, IndexConfig(**config))
 
 
-@pytest.fixture
-def any_db_settings(tmp_path: Path, database_url: str) -> Settings:
-    """Settings over a fresh catalog on SQLite or PostgreSQL (the ``database_url`` parameter)."""
-    resolved = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    resolved.ensure_dirs()
-    upgrade_database(database_url)
-    return resolved
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def module_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings over one migrated catalog shared by a test module, on SQLite or PostgreSQL.
+
+    Module scope keeps read-only search tests fast: the catalog is filled
+    once per module and database. Tests that change rows use ``settings``.
+    """
+    data_dir = tmp_path_factory.mktemp("search-module")
+    if request.param == "sqlite":
+        resolved = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'catalog.sqlite'}")
+        resolved.ensure_dirs()
+        upgrade_database(resolved.database_url)
+        yield resolved
+        return
+
+    admin_url = os.environ.get("CMR_SEARCH_TEST_PG_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            raise RuntimeError("CMR_SEARCH_TEST_PG_URL is not set; .ci/run starts PostgreSQL and sets it")
+        pytest.skip("CMR_SEARCH_TEST_PG_URL is not set")
+    name = f"cmr_search_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        resolved = Settings(data_dir=data_dir, database_url=make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+        resolved.ensure_dirs()
+        upgrade_database(resolved.database_url)
+        yield resolved
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
+from indexer.catalog.session import create_catalog_engine, session_factory
 from search_app.errors import InvalidFilterError
 from search_app.filter_table import FilterTable
 from search_app.filters import SearchFilters, candidate_study_pks
@@ -19,8 +21,8 @@ from tests.search_fixtures import KeywordEncoder, StudySpec, add_studies, index_
 VIEW_SETS = (("sax", "2ch", "4ch"), ("sax",), ("4ch", "3ch"), ("sax", "2ch", "3ch", "4ch", "lvot"))
 
 
-@pytest.fixture
-def table_catalog(settings: Settings, catalog: sessionmaker[Session]) -> tuple[sessionmaker[Session], FilterTable]:
+@pytest.fixture(scope="module")
+def table_catalog(module_settings: Settings) -> Iterator[tuple[sessionmaker[Session], FilterTable]]:
     rng = np.random.default_rng(4)
     specs = [
         StudySpec(
@@ -33,13 +35,17 @@ def table_catalog(settings: Settings, catalog: sessionmaker[Session]) -> tuple[s
         )
         for _ in range(150)
     ]
+    engine = create_catalog_engine(module_settings.database_url)
+    catalog = session_factory(engine)
     with catalog() as session:
         add_studies(session, specs)
     encoder = KeywordEncoder()
-    index_catalog(settings, catalog, encoder)
-    index = load_index(settings, encoder.model_id)
+    index_catalog(module_settings, catalog, encoder)
+    index = load_index(module_settings, encoder.model_id)
     with catalog() as session:
-        return catalog, FilterTable.load(session, index.ids, encoder.model_id)
+        table = FilterTable.load(session, index.ids, encoder.model_id)
+    yield catalog, table
+    engine.dispose()
 
 
 FILTER_GRID = [

@@ -49,15 +49,16 @@ def varied_specs(count: int) -> list[StudySpec]:
     return specs
 
 
-@pytest.fixture
-def search_catalog(any_db_settings: Settings) -> Iterator[tuple[Settings, sessionmaker[Session], list[StudySpec], list[int]]]:
+@pytest.fixture(scope="module")
+def search_catalog(module_settings: Settings) -> Iterator[tuple[Settings, sessionmaker[Session], list[StudySpec], list[int]]]:
+    """60 indexed studies shared by the read-only tests of this module."""
     specs = varied_specs(60)
-    engine = create_catalog_engine(any_db_settings.database_url)
+    engine = create_catalog_engine(module_settings.database_url)
     sessions = session_factory(engine)
     with sessions() as session:
         study_pks = add_studies(session, specs)
-    index_catalog(any_db_settings, sessions, KeywordEncoder())
-    yield any_db_settings, sessions, specs, study_pks
+    index_catalog(module_settings, sessions, KeywordEncoder())
+    yield module_settings, sessions, specs, study_pks
     engine.dispose()
 
 
@@ -218,12 +219,14 @@ def test_more_like_this_respects_filters(search_catalog) -> None:  # type: ignor
     assert page.total == len(allowed)
 
 
-def test_more_like_this_unknown_and_unembedded(search_catalog) -> None:  # type: ignore[no-untyped-def]
-    settings, sessions, _, _ = search_catalog
-    with sessions() as session:
+def test_more_like_this_unknown_and_unembedded(settings: Settings, catalog: sessionmaker[Session]) -> None:
+    with catalog() as session:
+        add_studies(session, [StudySpec(findings=("lge",)), StudySpec()])
+    index_catalog(settings, catalog, KeywordEncoder())
+    with catalog() as session:
         (without_cine,) = add_studies(session, [StudySpec(views=())])
 
-    with sessions() as session:
+    with catalog() as session:
         service = service_for(settings, session)
         with pytest.raises(StudyNotFoundError):
             service.more_like_this(999_999)
