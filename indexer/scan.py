@@ -32,12 +32,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-from sqlalchemy import select
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
 from indexer.assembly import StudyPlan, assemble_study, plan_study, write_study_plan
-from indexer.catalog.models import ScannedFile, Study
+from indexer.catalog.models import ScanError, ScannedFile, Study
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 from indexer.headers import HeaderRecord, quiet_pydicom, read_header
 from indexer.store import store_batch
@@ -54,7 +55,7 @@ FileEntry = tuple[str, int, int]  # path, size in bytes, mtime in ns
 
 
 class ScanConfigurationError(RuntimeError):
-    """A scan cannot start: a root does not exist or the catalog is unreachable."""
+    """A scan cannot start: a path does not exist or the catalog database cannot be opened."""
 
 
 def walk_files(roots: Iterable[Path]) -> Iterator[FileEntry]:
@@ -96,7 +97,8 @@ def catalog_archive(
     reader processes (default ``os.cpu_count()``; 1 reads in this process).
 
     Raises:
-        ScanConfigurationError: a root does not exist.
+        ScanConfigurationError: a root does not exist, or the catalog database
+            cannot be opened or migrated.
     """
     missing = [str(root) for root in roots if not Path(root).exists()]
     if missing:
@@ -105,7 +107,7 @@ def catalog_archive(
     started = time.perf_counter()
     quiet_pydicom()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.database_url)
+    _open_catalog(settings.database_url)
     engine = create_catalog_engine(settings.database_url)
     sessions = session_factory(engine)
     phase_seconds: dict[str, float] = {}
@@ -153,6 +155,18 @@ class ArchiveWalk:
     seen: int
     unchanged: int
     found_known: int
+
+
+def _open_catalog(database_url: str) -> None:
+    """Apply pending migrations, turning an unreachable or invalid database into a configuration error."""
+    try:
+        upgrade_database(database_url)
+    except (OperationalError, ArgumentError, NoSuchModuleError) as error:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        raise ScanConfigurationError(
+            f"cannot open the catalog database {shown}: {getattr(error, 'orig', None) or error}; "
+            "check --database-url or CMR_SEARCH_DATABASE_URL"
+        ) from error
 
 
 def _walk_archive(sessions: sessionmaker[Session], roots: Sequence[Path]) -> ArchiveWalk:
@@ -255,19 +269,35 @@ def _assemble_pending(sessions: sessionmaker[Session], database_url: str, worker
     with sessions() as session:
         pending = list(session.scalars(select(Study.id).where(Study.needs_assembly.is_(True)).order_by(Study.id)))
     task = bar.add_task("assembling studies", total=len(pending))
+    assembled = 0
     if workers == 1 or len(pending) < 2:
         for study_pk in pending:
-            with sessions.begin() as session:
-                assemble_study(session, study_pk)
+            try:
+                with sessions.begin() as session:
+                    assemble_study(session, study_pk)
+                assembled += 1
+            except Exception as error:  # noqa: BLE001 - one odd study must not stop the others
+                _record_assembly_error(sessions, study_pk, f"{type(error).__name__}: {error}")
             bar.advance(task)
-        return len(pending)
+        return assembled
 
     with ProcessPoolExecutor(max_workers=workers, initializer=_open_worker_catalog, initargs=(database_url,)) as pool:
-        for plan in pool.map(_plan_in_worker, pending):
-            with sessions.begin() as session:
-                write_study_plan(session, plan)
+        for study_pk, plan, failure in pool.map(_plan_in_worker, pending):
+            if plan is None:
+                _record_assembly_error(sessions, study_pk, failure or "unknown failure")
+            else:
+                with sessions.begin() as session:
+                    write_study_plan(session, plan)
+                assembled += 1
             bar.advance(task)
-    return len(pending)
+    return assembled
+
+
+def _record_assembly_error(sessions: sessionmaker[Session], study_pk: int, reason: str) -> None:
+    """Log and store a failed assembly; the study keeps ``needs_assembly`` so the next run retries it."""
+    logger.error("assembly of study %d failed: %s", study_pk, reason)
+    with sessions.begin() as session:
+        session.add(ScanError(file_pk=None, path=f"study {study_pk}", stage="assemble", reason=reason))
 
 
 _worker_sessions: sessionmaker[Session] | None = None
@@ -278,11 +308,15 @@ def _open_worker_catalog(database_url: str) -> None:
     _worker_sessions = session_factory(create_catalog_engine(database_url))
 
 
-def _plan_in_worker(study_pk: int) -> StudyPlan:
+def _plan_in_worker(study_pk: int) -> tuple[int, StudyPlan | None, str | None]:
+    """Return (study id, plan, None), or (study id, None, reason) when planning failed."""
     if _worker_sessions is None:
         raise RuntimeError("assembly worker started without a catalog; _open_worker_catalog did not run")
-    with _worker_sessions() as session:
-        return plan_study(session, study_pk)
+    try:
+        with _worker_sessions() as session:
+            return study_pk, plan_study(session, study_pk), None
+    except Exception as error:  # noqa: BLE001 - reported by the main process, which stores it
+        return study_pk, None, f"{type(error).__name__}: {error}"
 
 
 class ItemsPerSecondColumn(ProgressColumn):

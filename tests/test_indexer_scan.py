@@ -202,3 +202,53 @@ def test_sibling_folder_not_counted_missing(settings: Settings, tmp_path: Path) 
     assert summary.files_read == 2
     assert summary.files_missing == 0
     assert set(summary.seconds_by_phase) == {"walk", "headers", "assembly"}
+
+
+def test_failed_assembly_recorded_and_retried(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=2, phases=12))
+
+    def broken(*args: object) -> None:
+        raise ValueError("grid cannot be built")
+
+    real_assemble = indexer.scan.assemble_study
+    monkeypatch.setattr(indexer.scan, "assemble_study", broken)
+    failed = scan(settings, tmp_path / "archive")
+    monkeypatch.setattr(indexer.scan, "assemble_study", real_assemble)
+    retried = scan(settings, tmp_path / "archive")
+
+    assert failed.studies_assembled == 0
+    assert failed.errors == 1
+    with session_factory(create_catalog_engine(settings.database_url))() as session:
+        stage, path, reason = session.execute(select(ScanError.stage, ScanError.path, ScanError.reason)).one()
+    assert (stage, path) == ("assemble", "study 1")
+    assert reason == "ValueError: grid cannot be built"
+    assert retried.studies_assembled == 1
+    assert retried.series_by_kind == {"cine": 1}
+
+
+def test_unreachable_database_is_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "archive").mkdir()
+    settings = Settings(data_dir=tmp_path / "data", database_url="postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+
+    with pytest.raises(ScanConfigurationError, match="cannot open the catalog database") as raised:
+        scan(settings, tmp_path / "archive")
+
+    assert "secret" not in str(raised.value)
+
+
+def test_failed_planning_in_worker_recorded(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a", "b"):
+        write_cine(tmp_path / "archive" / name, CineSpec(study_uid=new_study_uid(), slices=1, phases=12))
+    real_plan = indexer.scan.plan_study
+
+    def plan_all_but_first(session, study_pk):  # type: ignore[no-untyped-def]
+        if study_pk == 1:
+            raise ValueError("bad study")
+        return real_plan(session, study_pk)
+
+    monkeypatch.setattr(indexer.scan, "plan_study", plan_all_but_first)  # forked workers inherit the patch
+    summary = catalog_archive(settings, [tmp_path / "archive"], workers=2, progress=False)
+
+    assert summary.studies_assembled == 1
+    assert summary.errors == 1
+    assert summary.series_by_kind == {"cine": 1}
