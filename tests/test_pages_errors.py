@@ -133,6 +133,24 @@ def test_static_files_served_locally(client: TestClient) -> None:
     assert script.status_code == 200
 
 
+def test_missing_htmx_logged_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, _sessions = migrated_catalog(tmp_path)
+    monkeypatch.setattr("search_app.pages.assets.HTMX_PATH", tmp_path / "node_modules" / "htmx.min.js")
+
+    with caplog.at_level(logging.ERROR, logger="search_app.pages.assets"):
+        app = create_app(settings, model=KeywordEncoder())
+    with TestClient(app, raise_server_exceptions=False) as bare_client:
+        script = bare_client.get("/static/vendor/htmx.min.js")
+        page = bare_client.get("/")
+
+    assert "run `npm install`" in caplog.text
+    assert script.status_code == 404
+    assert "npm install" in script.json()["detail"]
+    assert page.status_code == 200
+
+
 def test_empty_catalog_page(tmp_path: Path) -> None:
     settings, _sessions = migrated_catalog(tmp_path)
 

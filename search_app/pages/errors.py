@@ -92,7 +92,13 @@ _STATUS_TITLES: dict[int, str] = {
 
 
 def render_status_page(request: Request, status_code: int, message: str) -> Response:
-    """Render an error page from a status code and a message, for the API's handlers."""
+    """Render an error page from a status code and a message, for the API's handlers.
+
+    Paths that are not pages (static files, for example) get the API's JSON
+    error instead.
+    """
+    if not is_page_request(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
     if status_code >= 500 and status_code != 503:
         title = "Something went wrong on the server"
     else:
