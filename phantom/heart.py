@@ -230,8 +230,8 @@ class HeartModel:
         return self._rv_ellipsoid(points, state, state.rv_scale, RV_WALL_MM)
 
     def _rv_volume(self, grid: np.ndarray, lv_epi: np.ndarray, state: HeartState, scale: float) -> float:
-        inside = subtract_inside(self._rv_ellipsoid(grid, state, scale), lv_epi)
-        return float(np.count_nonzero(inside)) * RV_SOLVER_VOXEL_MM**3 / 1000.0
+        cavity = shapes.subtract(self._rv_ellipsoid(grid, state, scale), lv_epi)
+        return voxel_volume_ml(cavity, RV_SOLVER_VOXEL_MM)
 
     def surface_points(self) -> np.ndarray:
         """Heart-frame points (N, 3) inside the end-diastolic ventricles, on a 4 mm grid."""
@@ -304,9 +304,14 @@ class HeartModel:
         return weight * transmural
 
 
-def subtract_inside(shape: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """Boolean mask of points inside ``shape`` and outside ``removed``."""
-    return (shape < 0) & (removed >= 0)
+def voxel_volume_ml(distance: np.ndarray, voxel_mm: float) -> float:
+    """Volume in ml of the shape whose signed distances on a voxel grid are ``distance``.
+
+    Each voxel counts with the fraction of it that lies inside (the
+    partial-volume ramp), which is far less sensitive to the grid than
+    counting voxel centres.
+    """
+    return float(np.sum(shapes.coverage(distance, voxel_mm), dtype=np.float64)) * voxel_mm**3 / 1000.0
 
 
 def _solve_scale(volume_of, target_ml: float, low: float, high: float, steps: int = 10) -> float:

@@ -2,7 +2,7 @@
 
 Volumes are measured from the built heart, not copied from the targets:
 LV volumes are the model's exact analytic cavity volumes at the end-diastolic
-and end-systolic phases; RV volumes are counted on a 2 mm voxel grid.
+and end-systolic phases; RV volumes are summed over a 2 mm voxel grid with partial-volume weights.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from phantom.heart import ANGLES_RAD
+from phantom.heart import ANGLES_RAD, voxel_volume_ml
 from phantom.labels import derive_labels
 from phantom.study import StudyPlan
 
@@ -19,11 +19,10 @@ RV_MEASURE_VOXEL_MM = 2.0
 
 
 def rv_volume_ml(plan: StudyPlan, phase_fraction: float, voxel_mm: float = RV_MEASURE_VOXEL_MM) -> float:
-    """RV cavity volume in ml at ``phase_fraction``, counted on a voxel grid."""
+    """RV cavity volume in ml at ``phase_fraction``, from a voxel grid (see :func:`voxel_volume_ml`)."""
     heart = plan.heart
     grid = heart.voxel_grid(voxel_mm)
-    inside = heart.rv_cavity(grid, heart.state(phase_fraction)) < 0
-    return float(np.count_nonzero(inside)) * voxel_mm**3 / 1000.0
+    return voxel_volume_ml(heart.rv_cavity(grid, heart.state(phase_fraction)), voxel_mm)
 
 
 def study_parameters(plan: StudyPlan) -> dict[str, Any]:

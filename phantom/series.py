@@ -80,3 +80,12 @@ def render_series(plan: StudyPlan, layout: SeriesLayout, with_labels: bool = Fal
             if labels is not None:
                 labels[slice_index, phase_index] = canvas.labels
     return RenderedSeries(layout, pixels, labels)
+
+
+def sax_stack_layout(plan: StudyPlan, kind: str = "cine") -> SeriesLayout:
+    """The whole SAX stack as one layout, whether or not the study splits it per slice."""
+    if kind == "lge":
+        phases: tuple[float, ...] = (LGE_PHASE_FRACTION,)
+    else:
+        phases = tuple(p / plan.acquisition.phases for p in range(plan.acquisition.phases))
+    return SeriesLayout(kind, "sax", plan.sax.planes, plan.sax.levels_mm, phases)

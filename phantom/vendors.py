@@ -32,9 +32,9 @@ class VendorStyle:
     station_prefix: str
 
 
-_VIEW_WORDS_SIEMENS = {"sax": ("sax", "SA", "short_axis"), "2ch": ("2ch", "2CV", "vla"), "3ch": ("3ch", "LVOT", "3CV"), "4ch": ("4ch", "4CV", "hla")}
-_VIEW_WORDS_GE = {"sax": ("SAX", "SA", "Short Axis"), "2ch": ("2CH", "2 CH", "VLA"), "3ch": ("3CH", "LVOT", "3 CH"), "4ch": ("4CH", "4 CH", "HLA")}
-_VIEW_WORDS_PHILIPS = {"sax": ("SA", "SAX", "sa"), "2ch": ("2CH", "2ch", "VLA"), "3ch": ("3CH", "LVOT", "3ch"), "4ch": ("4CH", "4ch", "HLA")}
+_VIEW_WORDS_SIEMENS = {"sax": ("sax", "SA", "short_axis"), "2ch": ("2ch", "2CV", "vla"), "3ch": ("3ch", "3Ch", "3CH"), "4ch": ("4ch", "4CV", "hla")}
+_VIEW_WORDS_GE = {"sax": ("SAX", "SA", "Short Axis"), "2ch": ("2CH", "2 CH", "VLA"), "3ch": ("3CH", "3CH", "3 CH"), "4ch": ("4CH", "4 CH", "HLA")}
+_VIEW_WORDS_PHILIPS = {"sax": ("SA", "SAX", "sa"), "2ch": ("2CH", "2ch", "VLA"), "3ch": ("3CH", "3ch", "3CH"), "4ch": ("4CH", "4ch", "HLA")}
 
 VENDOR_STYLES: dict[str, VendorStyle] = {
     "siemens": VendorStyle(
@@ -105,7 +105,7 @@ VENDOR_STYLES: dict[str, VendorStyle] = {
         manufacturer="Philips Healthcare",
         models={1.5: ("Ingenia Ambition X",), 3.0: ("Ingenia Elition X",)},
         software_versions=("5.9.0\\5.9.0.1", "12.1.1\\12.1.1.2"),
-        view_words={"sax": ("SA", "sa"), "2ch": ("2CH", "VLA"), "3ch": ("3CH", "LVOT"), "4ch": ("4CH", "HLA")},
+        view_words={"sax": ("SA", "sa"), "2ch": ("2CH", "VLA"), "3ch": ("3CH", "3ch"), "4ch": ("4CH", "HLA")},
         cine_descriptions=("sBTFE_{view}_CS", "cine_{view}_sBTFE"),
         lge_descriptions=("PSIR_{view}_3D", "LGE_{view}_PSIR"),
         cine_sequence_name="",
@@ -121,7 +121,7 @@ VENDOR_STYLES: dict[str, VendorStyle] = {
         manufacturer="CANON_MEC",
         models={1.5: ("Vantage Orian", "Vantage Elan"), 3.0: ("Vantage Galan 3T", "Vantage Centurian")},
         software_versions=("V8.0*R005", "V10.0*R003"),
-        view_words={"sax": ("SA", "short"), "2ch": ("2ch", "VLA"), "3ch": ("3ch", "LVOT"), "4ch": ("4ch", "HLA")},
+        view_words={"sax": ("SA", "short"), "2ch": ("2ch", "VLA"), "3ch": ("3ch", "3CH"), "4ch": ("4ch", "HLA")},
         cine_descriptions=("Cine SSFP {view}", "TrueSSFP_cine_{view}", "CINE_{view}"),
         lge_descriptions=("LGE {view} PSIR", "IR_FFE_{view}"),
         cine_sequence_name="TrueSSFP",
