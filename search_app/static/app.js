@@ -80,7 +80,7 @@
   // five seconds need a way to stop them (WCAG 2.2.2). An animated WebP in an
   // <img> cannot be paused, so a paused image is replaced by a canvas holding
   // one still frame. The choice is kept in localStorage and starts paused when
-  // the operating system asks for reduced motion.
+  // the operating system requests reduced motion (prefers-reduced-motion).
   var MOTION_KEY = "cmr-search-cine-paused";
   var paused = false;
 
