@@ -89,3 +89,15 @@ def test_header_holds_no_patient_id(sample_files: dict[str, Path]) -> None:
     assert "PatientName" not in record.header
     assert record.header["CardiacNumberOfImages"] == 20
     assert record.header["ImageType"] == ["ORIGINAL", "PRIMARY", "CARDIAC", "NONE"]
+
+
+def test_header_longer_than_first_read(tmp_path: Path) -> None:
+    from indexer.fast_header import INITIAL_READ_BYTES
+
+    path = write_enhanced_cine(tmp_path / "long.dcm", CineSpec(study_uid=new_study_uid(), slices=10, phases=30, rows=4, columns=4))
+    fast = parse_file(str(path), TOP_LEVEL_TABLE, NESTED_TABLE)
+
+    assert fast.pixel_data_offset is not None
+    assert fast.pixel_data_offset > 4 * INITIAL_READ_BYTES
+    assert len(fast.values["PerFrameFunctionalGroupsSequence"]) == 300
+    assert fast.values == read_with_pydicom(str(path)).values
