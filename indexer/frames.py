@@ -1,4 +1,4 @@
-"""One image of a study as assembly sees it: the geometry and timing of a frame.
+"""The geometry and timing of one image of a study, as assembly reads them.
 
 A single-frame instance yields one :class:`FrameInfo`; an Enhanced MR
 multi-frame instance yields one per entry of its ``frames`` list, with the

@@ -115,7 +115,7 @@ def _orientation_clusters(frames: list[FrameInfo]) -> list[list[FrameInfo]]:
 
 
 def _orientation_label(orientation: tuple[float, ...] | None) -> str:
-    """A readable, rounded slice normal such as ``n+0.35-0.93-0.10``."""
+    """Format the slice normal, rounded, as a readable label such as ``n+0.35-0.93-0.10``."""
     if orientation is None:
         return "no-orientation"
     normal = np.cross(orientation[:3], orientation[3:])

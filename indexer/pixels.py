@@ -46,7 +46,7 @@ def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence
             TransferSyntaxUID.
     """
     # NOTE: the scan records truncated native pixel data and transfer syntaxes without a
-    # decoder in scan_errors; a corrupt compressed stream is found only here, and not recorded.
+    # decoder in scan_errors. A corrupt compressed stream is found only here, and not recorded.
     quiet_pydicom()
     series = session.get(Series, series_pk)
     if series is None:
