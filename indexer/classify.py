@@ -44,6 +44,10 @@ VIEW_RULES: tuple[tuple[str, str], ...] = (
 # A cine has at least this many phases per slice (CMR guidelines ask for
 # a temporal resolution of 45 ms or better, i.e. well over 10 phases per beat).
 MIN_CINE_PHASES = 10
+# First-pass perfusion images 3 to 4 short-axis slices once per heartbeat for about a
+# minute, so it has many ungated dynamics of few slices. These bounds are estimates.
+MIN_PERFUSION_DYNAMICS = 20
+MAX_PERFUSION_SLICES = 5
 # An orientation within this angle of a patient axis is "axis-aligned", not double-oblique.
 AXIS_ALIGNED_DEG = 10.0
 # A plane whose normal is within this angle of perpendicular to the short-axis
@@ -82,6 +86,8 @@ def classify_kind(group: FrameGroup, grid: Grid) -> Label:
     gated = grid.order_rule.endswith("TriggerTime") or (isinstance(cardiac_images, int) and cardiac_images > 1)
     if gated and grid.phases >= MIN_CINE_PHASES:
         return Label("cine", f"structure: {grid.phases} phases per slice by TriggerTime")
+    if grid.order_rule.endswith("AcquisitionTime") and grid.phases >= MIN_PERFUSION_DYNAMICS and grid.slices <= MAX_PERFUSION_SLICES:
+        return Label("perfusion", f"structure: {grid.phases} ungated dynamics of {grid.slices} slice(s) by AcquisitionTime")
     return Label("other", "no keyword or structural rule matched")
 
 

@@ -113,3 +113,17 @@ def test_short_single_phase_series_is_other() -> None:
     labels = classify(series_headers("", slices=1, phases=1))
 
     assert labels[5] == ("other", "other")
+
+
+def test_unnamed_ungated_dynamics_are_perfusion() -> None:
+    headers = series_headers("", slices=3, phases=1)
+    dynamics = []
+    for dynamic in range(40):
+        for header in headers:
+            frame = dict(header, InstanceNumber=dynamic * 3 + header["InstanceNumber"], CardiacNumberOfImages=1)
+            frame["AcquisitionTime"] = f"1200{dynamic:02d}.000000"
+            dynamics.append(frame)
+
+    labels = classify(dynamics)
+
+    assert labels[5] == ("perfusion", "sax")
