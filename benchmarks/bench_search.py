@@ -118,6 +118,12 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, objec
         truth = ids[exact_top_k(vectors, query_vectors, 10)]
         found = np.stack([index.search(vector, 10).study_pks for vector in query_vectors])
         result["recall_at_10_on_queries"] = round(recall_at_k(truth, found), 4)
+        with app.state.session_factory() as session:
+            mask = backend.filters_mask(session, SearchFilters(sex="F"))
+        kept_rows = np.flatnonzero(mask)
+        truth = ids[kept_rows[exact_top_k(vectors[kept_rows], query_vectors, 10)]]
+        found = np.stack([index.search(vector, 10, mask=mask).study_pks for vector in query_vectors])
+        result["recall_at_10_filtered_50_percent"] = round(recall_at_k(truth, found), 4)
     del vectors
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", access_log=False))

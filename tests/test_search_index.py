@@ -212,3 +212,16 @@ def test_mask_and_candidates_agree_on_hnsw() -> None:
     assert np.isin(by_mask.study_pks, ids[mask]).all()
     assert np.isin(both.study_pks, ids[:4000][mask[:4000]]).all()
     assert both.considered == int(mask[:4000].sum())
+
+
+def test_dense_filter_on_flat_matches_brute_force() -> None:
+    vectors, ids = clustered_vectors(3_000), sparse_ids(3_000)
+    index = build_study_index("model-a", ids, vectors)
+    mask = np.random.default_rng(8).random(3_000) < 0.6  # above the dense fraction: full scan, then subset
+    query = clustered_vectors(1, seed=13)[0]
+
+    ranking = index.search(query, 25, mask=mask)
+
+    assert ranking.mode == "exact"
+    assert ranking.considered == int(mask.sum())
+    assert ranking.study_pks.tolist() == brute_force(vectors, ids, query, 25, ids[mask])
