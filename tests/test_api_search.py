@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -239,3 +240,55 @@ def test_serve_refuses_mismatch(indexed: tuple[Settings, sessionmaker[Session], 
 
     assert result.exit_code == 3
     assert served == []
+
+
+def test_serve_remote_bind_warns(indexed: tuple[Settings, sessionmaker[Session], list[int]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    settings = indexed[0]
+    monkeypatch.setattr("embeddings.factory.load_encoder", lambda *args, **kwargs: KeywordEncoder())
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: served.append(kwargs))
+
+    result = CliRunner().invoke(
+        cli_app,
+        ["serve", "--data-dir", str(settings.data_dir), "--database-url", settings.database_url, "--host", "0.0.0.0", "--port", "8123", "--allow-remote"],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert served == [{"host": "0.0.0.0", "port": 8123, "log_level": "info"}]
+    assert "login and audit are not built yet" in caplog.text
+
+
+def test_reindex_rebuilds_after_drift(indexed: tuple[Settings, sessionmaker[Session], list[int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, sessions, study_pks = indexed
+    with sessions() as session:
+        session.execute(delete(Study).where(Study.id == study_pks[1]))
+        session.commit()
+    monkeypatch.setattr("embeddings.factory.load_encoder", lambda *args, **kwargs: KeywordEncoder())
+
+    result = CliRunner().invoke(
+        cli_app, ["reindex", "--data-dir", str(settings.data_dir), "--database-url", settings.database_url, "--index-only", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["indexed"] == 24
+    client = TestClient(create_app(settings, KeywordEncoder()))
+    assert client.get("/api/stats").json()["indexed_studies"] == 24
+
+
+def test_similar_for_study_without_vector_is_409(client: TestClient, indexed: tuple[Settings, sessionmaker[Session], list[int]]) -> None:
+    _, sessions, _ = indexed
+    with sessions() as session:
+        (without_cine,) = add_studies(session, [StudySpec(views=())])
+
+    response = client.get(f"/api/studies/{without_cine}/similar")
+
+    assert response.status_code == 409
+    assert "has no embedding" in response.json()["detail"]
+
+
+def test_unrendered_preview_is_json_404(client: TestClient, indexed: tuple[Settings, sessionmaker[Session], list[int]]) -> None:
+    response = client.get("/previews/1.webp")
+
+    assert response.status_code == 404
+    assert "has not been rendered" in response.json()["detail"]
+    assert "cmr-search reindex" in response.json()["detail"]
