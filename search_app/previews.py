@@ -101,16 +101,16 @@ def preview_path(settings: Settings, series: SeriesKey, preview_settings: Previe
     and the series' grid and geometry as catalogued, so a series that a rescan
     reassembled differently gets a new file.
     """
-    signature = {
-        "settings": (preview_settings or DEFAULT_SETTINGS).key(),
-        "series": series.id,
-        "group_key": series.group_key,
-        "uids": series.series_instance_uids,
-        "grid": [series.slices, series.phases, series.rows, series.columns],
-        "spacing": series.pixel_spacing_mm,
-        "timing": [series.rr_interval_ms, series.heart_rate_bpm, series.temporal_resolution_ms],
-    }
-    return settings.preview_dir / f"{series.id}-{_digest(signature)}.webp"
+    signature = (
+        (preview_settings or DEFAULT_SETTINGS).key(),
+        series.id,
+        series.group_key,
+        tuple(series.series_instance_uids or ()),
+        (series.slices, series.phases, series.rows, series.columns),
+        tuple(series.pixel_spacing_mm or ()),
+        (series.rr_interval_ms, series.heart_rate_bpm, series.temporal_resolution_ms),
+    )
+    return settings.preview_dir / f"{series.id}-{_signature_key(signature)}.webp"
 
 
 def preview_url(series_pk: int) -> str:
@@ -219,6 +219,12 @@ def _remove_stale(current: Path) -> None:
     for old in current.parent.glob(f"{series_prefix}-*.webp"):
         if old != current:
             old.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _signature_key(signature: tuple[Any, ...]) -> str:
+    # Result pages ask for the same previews again and again; hashing once per series is enough.
+    return _digest(signature)
 
 
 @functools.lru_cache(maxsize=16)
