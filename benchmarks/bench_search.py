@@ -1,10 +1,11 @@
 """Benchmark search at 10^4–10^6 studies: /api/search end to end against FAISS alone.
 
 For each size the script builds a synthetic SQLite catalog (see
-bench_search_data.py), builds and saves the index exactly as ``cmr-search
-reindex`` would (flat below ``IndexConfig.exact_max_studies``, HNSW above,
-efSearch tuned to recall@10 ≥ 0.95 on probes), starts the real app with
-uvicorn on 127.0.0.1, and times, over the same queries:
+bench_search_data.py). It builds and saves the index with the code that
+``cmr-search reindex`` runs: flat below ``IndexConfig.exact_max_studies``,
+HNSW above, with efSearch tuned to recall@10 ≥ 0.95 on probes. Then it
+starts the real app with uvicorn on 127.0.0.1 and times, over the same
+queries:
 
 - ``faiss``: ``StudyIndex.search`` alone (top 20);
 - ``service``: ``SearchService.search`` (FAISS plus three SQL hydration queries);

@@ -1,9 +1,9 @@
 """Synthetic catalogs and a synthetic encoder for the search benchmark.
 
-Vectors are clustered (a mixture of Gaussians around ``clusters`` random
-centres, then L2-normalised), because real study embeddings cluster by
-finding and view set; uniformly random vectors in 256 dimensions would make
-every neighbour nearly equidistant and HNSW needlessly hard. Query vectors are
+Vectors are clustered: a mixture of Gaussians around ``clusters`` random
+centres, then L2-normalised. Study embeddings are expected to cluster by
+finding and view set, whereas uniformly random vectors in 256 dimensions make
+every neighbour nearly equidistant. Query vectors are
 sums of two random centres plus noise, so they fall between clusters as
 cross-modal text queries tend to.
 """

@@ -13,7 +13,7 @@ class IndexMismatchError(SearchError):
     """The FAISS index does not match the catalog or the loaded model.
 
     ``message`` is a complete sentence for the user and ends with the command
-    that rebuilds the index. The app rejects every search while it holds one.
+    that rebuilds the index. The app rejects every search while it has one.
     """
 
     def __init__(self, message: str, *, model_id: str, index_path: Path | None) -> None:

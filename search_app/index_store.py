@@ -104,7 +104,7 @@ def load_index(settings: Settings, model_id: str, config: IndexConfig | None = N
 
     index = faiss.read_index(str(index_path))
     if index.ntotal != stats.count or index.d != stats.dimension:
-        raise mismatch(f"it holds {index.ntotal} vectors of dimension {index.d}, its description says {stats.count} of {stats.dimension}")
+        raise mismatch(f"it contains {index.ntotal} vectors of dimension {index.d}, but its description lists {stats.count} of {stats.dimension}")
     return StudyIndex(index, stats, config)
 
 
@@ -173,7 +173,7 @@ def check_consistency(settings: Settings, session: Session, study_index: StudyIn
     if study_index.model_id != model_id:
         raise mismatch(f"the index was built by model {study_index.model_id}, but the app loaded model {model_id}")
     if study_index.dimension != dimension:
-        raise mismatch(f"the index holds {study_index.dimension}-dimensional vectors, model {model_id} writes {dimension}")
+        raise mismatch(f"the index contains {study_index.dimension}-dimensional vectors, but model {model_id} writes {dimension}")
 
     index_ids = study_index.sorted_ids()
     if np.array_equal(index_ids, catalog_ids):

@@ -17,7 +17,7 @@ DIMENSION = 32
 
 
 def clustered_vectors(count: int, seed: int = 0, clusters: int = 50) -> np.ndarray:
-    """Unit vectors around ``clusters`` random centres, the shape real embeddings have."""
+    """Unit vectors around ``clusters`` random centres, a stand-in for embeddings that cluster by finding."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(clusters, DIMENSION))
     vectors = centres[rng.integers(clusters, size=count)] + rng.normal(scale=0.6, size=(count, DIMENSION))

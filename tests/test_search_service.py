@@ -1,6 +1,6 @@
 """Query service over a synthetic catalog with the keyword test encoder.
 
-The keyword encoder makes the right answer known: a study's vector points
+The keyword encoder makes the expected ranking known: a study's vector points
 along the findings its impression names. These tests check the service's
 plumbing (filters during the search, paging, hydration, "more like this");
 ranking quality of the real model is tested over the phantom archive in

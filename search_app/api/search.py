@@ -24,7 +24,7 @@ def search(
 ) -> SearchPage:
     """Rank the studies that pass the filters by cosine similarity to the query.
 
-    The filters restrict the search itself, so the page holds the best matches
+    The filters restrict the search itself, so the page contains the best matches
     among the filtered studies. Scores are cosine similarities in [-1, 1].
     """
     return service.search(q, filters, limit=limit, offset=offset)

@@ -32,7 +32,7 @@ def stats(service: Annotated[SearchService, Depends(get_search_service)]) -> Cat
 
 @router.get("/health", response_model=Health, summary="Liveness and index state")
 def health(backend: Annotated[SearchBackend, Depends(get_backend)]) -> Health:
-    """Return ``ok``, or ``index_mismatch`` with the message that says how to rebuild the index."""
+    """Return ``ok``, or ``index_mismatch`` with the message that explains how to rebuild the index."""
     index = backend.index
     return Health(
         status="ok" if backend.mismatch is None else "index_mismatch",
