@@ -243,6 +243,12 @@ def test_study_page_and_back(browser_page: tuple[Page, RequestLog], live_app: Li
     assert "IMPRESSION" in text.upper()
     assert "slices ×" in text
     assert page.locator("#similar .cards > li").count() > 0
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("button[data-copy-target='study-instance-uid']")
+    page.wait_for_function("() => document.querySelector(\"button[data-copy-target='study-instance-uid']\").textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.inner_text("#study-instance-uid")
+    assert re.fullmatch(r"[0-9]+(\.[0-9]+)+", copied)
     screenshot(page, "study-page")
 
     page.go_back()

@@ -174,6 +174,29 @@
     applyMotion(document);
   });
 
+  // Copy buttons put the StudyInstanceUID or accession on the clipboard, for
+  // pasting into the PACS viewer. The Clipboard API exists only in secure
+  // contexts (HTTPS or loopback), so elsewhere the buttons stay hidden.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!navigator.clipboard) {
+      return;
+    }
+    document.querySelectorAll("button.copy-button").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.dataset.copyTarget);
+        navigator.clipboard.writeText(source.textContent.trim()).then(
+          function () {
+            button.textContent = "Copied";
+          },
+          function () {
+            button.textContent = "Copy failed";
+          }
+        );
+      });
+    });
+  });
+
   // A request that fails before any response (server stopped, network down)
   // leaves the old results in place, so the status line reports it.
   function showRequestFailure(message) {
