@@ -29,6 +29,7 @@ from pathlib import Path
 import typer
 
 from cmr_search.settings import Settings, resolve_settings
+from search_app.commands import MODEL_OPTION, TOKENIZER_OPTION, WEIGHTS_OPTION, build_after_catalog, serve
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ def prepare_demo(
     seed: int = DEFAULT_SEED,
     sunnybrook: Path | None = None,
     workers: int | None = None,
+    model: str = "default",
+    weights: Path | None = None,
+    tokenizer: Path | None = None,
     progress: bool = True,
 ) -> None:
     """Generate, catalog, import reports, embed, render previews and index the demo archive.
@@ -144,7 +148,6 @@ def prepare_demo(
     data directory only checks it.
     """
     from indexer.scan import catalog_archive
-    from search_app.commands import build_after_catalog
 
     started = time.perf_counter()
     settings.ensure_dirs()
@@ -157,7 +160,7 @@ def prepare_demo(
     scan = catalog_archive(settings, roots, workers=workers, progress=progress)
     logger.info("catalog: %d files read, %d unchanged", scan.files_read, scan.files_unchanged)
     import_demo_reports(settings, archive)
-    build = build_after_catalog(settings, progress=progress)
+    build = build_after_catalog(settings, model, weights, tokenizer, progress=progress)
     logger.info("build stage: %s", build)
     logger.info("demo data ready in %.1f s in %s", time.perf_counter() - started, settings.data_dir)
 
@@ -182,6 +185,9 @@ def demo(
         False, "--allow-remote", help="Allow binding to a non-loopback address. The app has no login or audit yet."
     ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Prepare the data and exit without serving (for tests and CI)."),
+    model: str = MODEL_OPTION,
+    weights: Path | None = WEIGHTS_OPTION,
+    tokenizer: Path | None = TOKENIZER_OPTION,
 ) -> None:
     """Generate a phantom archive if absent, index it, and serve the search app."""
     # pylibjpeg-openjpeg logs one INFO line per encoded JPEG 2000 tile, which
@@ -189,22 +195,28 @@ def demo(
     logging.getLogger("openjpeg").setLevel(logging.WARNING)
     settings = resolve_settings(data_dir)
     try:
-        prepare_demo(settings, studies=studies, seed=seed, sunnybrook=sunnybrook, workers=workers)
+        prepare_demo(
+            settings,
+            studies=studies,
+            seed=seed,
+            sunnybrook=sunnybrook,
+            workers=workers,
+            model=model,
+            weights=weights,
+            tokenizer=tokenizer,
+        )
     except DemoArchiveConflictError as error:
         logger.error("%s", error)
         raise typer.Exit(2) from error
     if no_serve:
         return
-
-    from search_app.commands import serve
-
     serve(
         data_dir=settings.data_dir,
         database_url=settings.database_url,
         host=host,
         port=port,
         allow_remote=allow_remote,
-        model="default",
-        weights=None,
-        tokenizer=None,
+        model=model,
+        weights=weights,
+        tokenizer=tokenizer,
     )
