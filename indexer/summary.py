@@ -96,7 +96,7 @@ class ScanSummary:
         files.add_row("seconds", f"{self.seconds:.1f}")
         console.print(files)
 
-        series = Table(title=f"Catalog: {self.studies} studies, {self.incomplete_series} incomplete series")
+        series = Table(title=f"Catalog: {self.studies} studies")
         series.add_column("kind")
         series.add_column("series", justify="right")
         for kind, count in sorted(self.series_by_kind.items()):
@@ -104,6 +104,8 @@ class ScanSummary:
         series.add_section()
         for view, count in sorted(self.series_by_view.items()):
             series.add_row(f"view {view}", str(count))
+        series.add_section()
+        series.add_row("incomplete", str(self.incomplete_series))
         console.print(series)
 
 
