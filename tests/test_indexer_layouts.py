@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom.uid import MPEG4HP41, UID, RLELossless
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cmr_search.settings import Settings
-from indexer.catalog.models import Frame, Instance, Series, Study
+from indexer.catalog.models import Frame, Instance, ScanError, Series, Study
 from indexer.catalog.session import create_catalog_engine, session_factory
 from indexer.pixels import PixelDataError, read_series_pixels
 from indexer.scan import catalog_archive
@@ -140,8 +141,9 @@ def test_missing_slice_location(settings: Settings, tmp_path: Path) -> None:
         assert_pixels_in_grid_order(session, series)
 
 
-def test_jpeg2000_series_decodes(settings: Settings, tmp_path: Path) -> None:
-    spec = CineSpec(study_uid=new_study_uid(), slices=2, phases=3, rows=64, columns=64, transfer_syntax=JPEG2000Lossless)
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, RLELossless])
+def test_compressed_series_decodes(settings: Settings, tmp_path: Path, syntax: UID) -> None:
+    spec = CineSpec(study_uid=new_study_uid(), slices=2, phases=3, rows=64, columns=64, transfer_syntax=syntax)
     write_cine(tmp_path / "archive", spec)
 
     summary = scan(settings, tmp_path / "archive")
@@ -149,8 +151,26 @@ def test_jpeg2000_series_decodes(settings: Settings, tmp_path: Path) -> None:
     assert summary.files_by_status == {"dicom": 6}
     with open_session(settings) as session:
         syntaxes = set(session.scalars(select(Instance.transfer_syntax_uid)))
-        assert syntaxes == {str(JPEG2000Lossless)}
+        assert syntaxes == {str(syntax)}
         assert_pixels_in_grid_order(session, only_series(session))
+
+
+def test_syntax_without_decoder_is_error(settings: Settings, tmp_path: Path) -> None:
+    import pydicom
+
+    spec = CineSpec(study_uid=new_study_uid(), slices=1, phases=1, rows=64, columns=64, transfer_syntax=JPEG2000Lossless)
+    path = write_cine(tmp_path / "archive", spec)[0]
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41  # encapsulated video: pydicom decodes no frames of it
+    ds.save_as(path)
+
+    summary = scan(settings, tmp_path / "archive")
+
+    assert summary.files_by_status == {"error": 1}
+    with open_session(settings) as session:
+        stage, reason = session.execute(select(ScanError.stage, ScanError.reason)).one()
+    assert stage == "decode"
+    assert str(MPEG4HP41) in reason
 
 
 def test_missing_frame_flags_incomplete(settings: Settings, tmp_path: Path) -> None:
