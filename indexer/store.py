@@ -8,6 +8,7 @@ for the next run to find.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ INSTANCE_COLUMNS = (
 SCAN_ERROR_COLUMNS = ("file_pk", "path", "stage", "reason")
 
 # Stand-in PatientID for objects without one, so each such study gets its own patient.
+# A hash of the StudyInstanceUID follows, because prefix and UID could pass the 64-character limit.
 MISSING_PATIENT_PREFIX = "missing-patient-id:"
 
 
@@ -153,7 +155,7 @@ def _study_ids(session: Session, records: Sequence[HeaderRecord]) -> dict[str, i
         uid = record.study_instance_uid
         if uid is None or uid in found:
             continue
-        patient_key = record.patient_id or f"{MISSING_PATIENT_PREFIX}{uid}"
+        patient_key = record.patient_id or f"{MISSING_PATIENT_PREFIX}{hashlib.sha1(uid.encode()).hexdigest()}"
         patient_pk = session.scalar(select(Patient.id).where(Patient.patient_id == patient_key[:64]))
         if patient_pk is None:
             patient_pk = session.execute(insert(Patient).values(patient_id=patient_key[:64]).returning(Patient.id)).scalar_one()

@@ -252,3 +252,21 @@ def test_failed_planning_in_worker_recorded(settings: Settings, tmp_path: Path, 
     assert summary.studies_assembled == 1
     assert summary.errors == 1
     assert summary.series_by_kind == {"cine": 1}
+
+
+def test_missing_patient_id_gives_one_patient_per_study(settings: Settings, tmp_path: Path) -> None:
+    import pydicom
+
+    from indexer.catalog.models import Patient
+
+    prefix = "1.2.826.0.1.3680043.8.498.12345678901234567890123456789012345."
+    for index in range(2):
+        path = write_cine(tmp_path / "archive" / str(index), CineSpec(study_uid=f"{prefix}{index}", slices=1, phases=1))[0]
+        ds = pydicom.dcmread(path)
+        del ds.PatientID
+        ds.save_as(path)
+
+    summary = scan(settings, tmp_path / "archive")
+
+    assert summary.studies == 2
+    assert count(settings, Patient.id) == 2
