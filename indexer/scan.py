@@ -59,10 +59,13 @@ class ScanConfigurationError(RuntimeError):
 
 
 def walk_files(roots: Iterable[Path]) -> Iterator[FileEntry]:
-    """Yield (absolute path, size, mtime_ns) of every regular file under ``roots``, depth first.
+    """Yield (absolute path, size, mtime_ns) of every regular file under ``roots``, in name order.
 
     Symbolic links to directories are not followed, which avoids cycles.
+    Files whose names are not valid UTF-8 are skipped with a warning, because
+    the catalog stores paths as text.
     """
+    skipped = 0
     for root in roots:
         root = Path(root).resolve()
         if root.is_file():
@@ -77,15 +80,22 @@ def walk_files(roots: Iterable[Path]) -> Iterator[FileEntry]:
             except OSError as error:
                 logger.warning("cannot list a directory under %s: %s", root, error.strerror)
                 continue
-            for entry in reversed(entries):
+            subdirectories = []
+            for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                        subdirectories.append(entry.path)
                     elif entry.is_file():
+                        entry.path.encode("utf-8")
                         stat = entry.stat()
                         yield entry.path, stat.st_size, stat.st_mtime_ns
+                except UnicodeEncodeError:
+                    skipped += 1
                 except OSError:
                     continue
+            stack.extend(reversed(subdirectories))
+    if skipped:
+        logger.warning("skipped %d files whose names are not valid UTF-8; rename them to catalogue them", skipped)
 
 
 def catalog_archive(

@@ -270,3 +270,16 @@ def test_missing_patient_id_gives_one_patient_per_study(settings: Settings, tmp_
 
     assert summary.studies == 2
     assert count(settings, Patient.id) == 2
+
+
+def test_walk_order_and_undecodable_names(tmp_path: Path) -> None:
+    from indexer.scan import walk_files
+
+    for name in ("b/2.dcm", "b/1.dcm", "a/z.dcm", "c.dcm"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    os.close(os.open(os.path.join(os.fsencode(tmp_path), b"bad-\xff.dcm"), os.O_CREAT | os.O_WRONLY))
+
+    paths = [Path(path).relative_to(tmp_path).as_posix() for path, _, _ in walk_files([tmp_path])]
+
+    assert paths == ["c.dcm", "a/z.dcm", "b/1.dcm", "b/2.dcm"]
