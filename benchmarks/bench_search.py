@@ -91,7 +91,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, objec
     result["catalog_fill_s"] = round(fill_catalog(str(settings.data_dir / "catalog.sqlite"), vectors, encoder.model_id), 1)
     print(f"[{size}] catalog filled in {result['catalog_fill_s']} s", flush=True)
 
-    config = IndexConfig(hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction)
+    config = IndexConfig(hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction, max_ef_search=args.max_ef_search)
     ids = np.arange(1, size + 1, dtype=np.int64)
     started = time.perf_counter()
     built = build_study_index(encoder.model_id, ids, vectors.copy(), config)
@@ -193,8 +193,10 @@ def time_layers(app, index, client, queries, query_vectors, filters, params, ser
 def time_text_tower(queries: list[str]) -> dict[str, float]:
     """Time the default model's encode_text, one query at a time, after one warm-up call."""
     from embeddings.factory import load_encoder
+    from search_app.app import limit_search_threads
 
     encoder = load_encoder("default", device="cpu")
+    limit_search_threads(1)  # as create_app does for the server
     encoder.encode_text(["warm up"])
     samples = []
     for text in queries:
@@ -206,11 +208,12 @@ def time_text_tower(queries: list[str]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--dimension", type=int, default=256)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-m", type=int, default=IndexConfig().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=IndexConfig().hnsw_ef_construction)
+    parser.add_argument("--max-ef-search", type=int, default=IndexConfig().max_ef_search)
     parser.add_argument("--text-tower", action="store_true", help="Also time the default model's text tower.")
     parser.add_argument("--json", type=Path, help="Write the results to this file.")
     parser.add_argument("--work-dir", type=Path, help="Folder for the throw-away catalogs (default: a temporary folder).")

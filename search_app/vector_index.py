@@ -49,7 +49,7 @@ class IndexConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 40
     hnsw_ef_search: int = 32
-    max_ef_search: int = 1024
+    max_ef_search: int = 4096
     target_recall_at_10: float = 0.95
     recall_probes: int = 200
     filtered_exact_max: int = 20_000
@@ -192,7 +192,8 @@ class StudyIndex:
         # so efSearch grows with the inverse of the kept fraction.
         kept = len(positions)
         selectivity = kept / len(self.ids)
-        ef_search = min(4096, max(self.stats.ef_search or 0, k) * math.ceil(1 / selectivity))
+        ceiling = 4 * self.config.max_ef_search
+        ef_search = min(ceiling, max(self.stats.ef_search or 0, k) * math.ceil(1 / selectivity))
         bits = np.zeros(len(self.ids), dtype=bool)
         bits[positions] = True
         packed = np.packbits(bits, bitorder="little")  # faiss reads bit i of byte i // 8, least significant first
