@@ -117,7 +117,7 @@ def sample_acquisition(domain: Domain, rng: np.random.Generator) -> Acquisition:
 
 
 def view_word(acquisition: Acquisition, view: str) -> str:
-    """The word this study's vendor uses for ``view`` in descriptions."""
+    """Return the word this study's vendor uses for ``view`` in descriptions."""
     words = acquisition.style.view_words[view]
     return words[acquisition.view_word_choice % len(words)]
 

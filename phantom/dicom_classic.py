@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,15 @@ def mr_series_module(plan: StudyPlan, rendered: RenderedSeries, ids: SeriesIds) 
     return ds
 
 
+def trigger_offset_ms(plan: StudyPlan, ids: SeriesIds, slice_index: int) -> float:
+    """Per-slice TriggerTime offset of 0-1.5 ms, as when each slice has its own breath-hold.
+
+    Derived from a hash, not a random stream, so it changes no other value.
+    """
+    digest = hashlib.sha256(f"{plan.seed}/{plan.index}/{ids.number}/{slice_index}".encode()).digest()
+    return 1.5 * int.from_bytes(digest[:4], "big") / 2**32
+
+
 def write_classic_series(plan: StudyPlan, identity: StudyIdentity, rendered: RenderedSeries, ids: SeriesIds, compressed: bool) -> list[Path]:
     """Write one file per (slice, phase), InstanceNumber running slice by slice."""
     shared = patient_study_modules(plan, identity)
@@ -100,7 +110,7 @@ def write_classic_series(plan: StudyPlan, identity: StudyIdentity, rendered: Ren
             frame = Dataset()
             frame.SOPInstanceUID = sop_uid
             frame.InstanceNumber = instance
-            frame.TriggerTime = format_ds(round(fraction * rr, 2))
+            frame.TriggerTime = format_ds(round(fraction * rr + trigger_offset_ms(plan, ids, slice_index), 2))
             set_pixel_data(frame, [rendered.pixels[slice_index, phase_index]], compressed)
             path = ids.folder / ids.file_pattern.format(instance)
             write_part10(path, file_meta(MR_IMAGE_STORAGE, sop_uid, compressed), shared_chunks, geometry_chunks, encode_elements(frame))

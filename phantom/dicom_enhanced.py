@@ -1,9 +1,9 @@
 """Enhanced MR Image Storage: one multi-frame file per series.
 
 Frames run slice by slice, and within a slice phase by phase. Geometry and
-timing that differ per frame sit in the Per-frame Functional Groups
+timing that differ per frame are in the Per-frame Functional Groups
 (PlanePositionSequence, CardiacSynchronizationSequence,
-FrameContentSequence); what all frames share sits in the Shared Functional
+FrameContentSequence). What all frames share is in the Shared Functional
 Groups (PixelMeasuresSequence, PlaneOrientationSequence, timing).
 """
 
@@ -47,6 +47,7 @@ def _shared_groups(plan: StudyPlan, rendered: RenderedSeries, classic: Dataset) 
     orientation = _item(ImageOrientationPatient=[format_ds(round(float(v), 6)) for v in (*plane.row_direction, *plane.column_direction)])
     timing = _item(RepetitionTime=float(classic.RepetitionTime), FlipAngle=float(classic.FlipAngle), EchoTrainLength=1)
     echo = _item(EffectiveEchoTime=float(classic.EchoTime))
+
     modifier = _item(InversionRecovery="YES" if lge else "NO", FlowCompensation="NONE", SpatialPresaturation="NONE")
     if lge:
         modifier.InversionTimes = [float(classic.InversionTime)]
@@ -58,6 +59,7 @@ def _shared_groups(plan: StudyPlan, rendered: RenderedSeries, classic: Dataset) 
         ComplexImageComponent="MAGNITUDE",
         AcquisitionContrast="T1" if lge else "MIXED",
     )
+
     transform = _item(RescaleIntercept="0", RescaleSlope="1", RescaleType="US")
     voi = _item(WindowCenter=classic.WindowCenter, WindowWidth=classic.WindowWidth)
     shared = _item(
@@ -114,6 +116,7 @@ def write_enhanced_series(plan: StudyPlan, identity: StudyIdentity, rendered: Re
         if keyword in classic:
             delattr(classic, keyword)
     ds.update(classic)
+
     sop_uid = derive_uid(plan.seed, plan.index, "series", ids.number, "instance", 1)
     ds.file_meta = file_meta(ENHANCED_MR_IMAGE_STORAGE, sop_uid, compressed)
     ds.SOPClassUID = ENHANCED_MR_IMAGE_STORAGE
@@ -129,7 +132,11 @@ def write_enhanced_series(plan: StudyPlan, identity: StudyIdentity, rendered: Re
     ds.MagneticFieldStrength = classic.MagneticFieldStrength
     ds.ApplicableSafetyStandardAgency = "IEC"
     ds.ImageComments = ""
-    ds.PulseSequenceName = (plan.acquisition.style.lge_sequence_name if layout.kind == "lge" else plan.acquisition.style.cine_sequence_name).format(phases=plan.acquisition.phases) or ("T1TFE" if layout.kind == "lge" else "B-TFE")
+    style = plan.acquisition.style
+    template = style.lge_sequence_name if layout.kind == "lge" else style.cine_sequence_name
+    # Philips leaves SequenceName empty; its enhanced files name the pulse sequence.
+    ds.PulseSequenceName = template.format(phases=plan.acquisition.phases) or ("T1TFE" if layout.kind == "lge" else "B-TFE")
+
     ds.NumberOfFrames = len(layout.planes) * len(layout.phase_fractions)
     dimension_uid = derive_uid(plan.seed, plan.index, "series", ids.number, "dimensions")
     ds.DimensionOrganizationSequence = Sequence([_item(DimensionOrganizationUID=dimension_uid)])
@@ -141,6 +148,7 @@ def write_enhanced_series(plan: StudyPlan, identity: StudyIdentity, rendered: Re
     )
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
     ds.PerFrameFunctionalGroupsSequence = _per_frame_groups(plan, rendered)
+
     frames = [rendered.pixels[s, p] for s in range(len(layout.planes)) for p in range(len(layout.phase_fractions))]
     set_pixel_data(ds, frames, compressed)
     ids.folder.mkdir(parents=True, exist_ok=True)

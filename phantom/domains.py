@@ -51,10 +51,10 @@ DOMAINS: dict[str, Domain] = {
         per_slice_series_probability=0.3,
         empty_description_probability=0.15,
         lge_probability=0.8,
-        compressed_probability=0.9,
+        compressed_probability=0.95,
         field_strengths=(1.5, 3.0),
         contrast="standard",
-        noise_step_range=(2.5, 4.0),
+        noise_step_range=(2.0, 3.0),
     ),
     "shifted": Domain(
         name="shifted",

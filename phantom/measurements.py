@@ -26,7 +26,7 @@ def rv_volume_ml(plan: StudyPlan, phase_fraction: float, voxel_mm: float = RV_ME
 
 
 def study_parameters(plan: StudyPlan) -> dict[str, Any]:
-    """Every parameter of the study, measured where the model allows (see module doc)."""
+    """Collect every parameter of the study, measured on the model where it allows (see module doc)."""
     heart, spec, acquisition = plan.heart, plan.pathology, plan.acquisition
     es_fraction = plan.es_phase / acquisition.phases
     lv_edv = heart.lv_volume_ml(heart.state(0.0))
@@ -37,6 +37,7 @@ def study_parameters(plan: StudyPlan) -> dict[str, Any]:
     septal = float(np.mean(heart.wall_ed[np.abs(ANGLES_RAD) < np.radians(25)]))
     lateral = float(np.mean(heart.wall_ed[np.abs(ANGLES_RAD) > np.radians(155)]))
     observed_lge = spec.lge_pattern if acquisition.has_lge else "none"
+
     return {
         "scenario": plan.scenario,
         "sex": spec.sex,

@@ -22,7 +22,7 @@ LGE_SNR_FACTOR = 0.7  # LGE noise relative to the study's cine SNR
 
 @dataclass(frozen=True)
 class SeriesLayout:
-    """Which planes and phases one series contains, before rendering."""
+    """Planes and phase times of one series, before rendering."""
 
     kind: str  # "cine" or "lge"
     view: str  # "sax", "2ch", "3ch" or "4ch"
@@ -83,7 +83,7 @@ def render_series(plan: StudyPlan, layout: SeriesLayout, with_labels: bool = Fal
 
 
 def sax_stack_layout(plan: StudyPlan, kind: str = "cine") -> SeriesLayout:
-    """The whole SAX stack as one layout, whether or not the study splits it per slice."""
+    """Return the whole SAX stack as one layout, whether or not the study splits it per slice."""
     if kind == "lge":
         phases: tuple[float, ...] = (LGE_PHASE_FRACTION,)
     else:

@@ -14,7 +14,7 @@ import numpy as np
 def ellipsoid(points: np.ndarray, center: np.ndarray, axes: np.ndarray) -> np.ndarray:
     """Signed distance of ``points`` (N, 3) to an axis-aligned ellipsoid.
 
-    ``axes`` holds the three semi-axes in mm, either shape (3,) or (N, 3),
+    ``axes`` contains the three semi-axes in mm, either shape (3,) or (N, 3),
     so a semi-axis may differ per point (used for the LV, whose short-axis
     radius depends on the circumferential angle).
     """
@@ -63,6 +63,6 @@ def subtract(shape: np.ndarray, removed: np.ndarray) -> np.ndarray:
 def coverage(distance: np.ndarray, width_mm: float) -> np.ndarray:
     """Fraction of a voxel inside the shape: a linear ramp ``width_mm`` wide across the surface.
 
-    This stands in for partial volume along the slice and across the pixel.
+    This approximates partial volume along the slice and across the pixel.
     """
     return np.clip(0.5 - distance / width_mm, 0.0, 1.0)

@@ -51,7 +51,7 @@ class StudyPlan:
         return float(math.hypot(self.acquisition.pixel_spacing_mm, 0.35 * self.acquisition.slice_thickness_mm))
 
     def renderer(self, plane: Plane) -> PlaneRenderer:
-        """A renderer of ``plane`` for this study's heart and chest."""
+        """Return a renderer of ``plane`` for this study's heart and chest."""
         return PlaneRenderer(plane, self.frame, self.body, self.heart, self.shading, self.blur_width_mm)
 
 

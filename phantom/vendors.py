@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class VendorStyle:
-    """How one vendor's scanner fills the headers of a cardiac exam."""
+    """Header conventions of one vendor's scanner for a cardiac exam."""
 
     manufacturer: str
     models: dict[float, tuple[str, ...]]  # MagneticFieldStrength (T) -> ManufacturerModelName choices

@@ -2,10 +2,10 @@
 
 ``phantom_archive`` generates one small synthetic archive per test session.
 Its seed was chosen so that its studies cover every finding label, a normal
-study, the three standard-domain vendors, and both values of every header
-switch (enhanced multi-frame, one series per slice, empty descriptions,
-JPEG 2000 or native pixel data, LGE series or not); test_phantom_headers
-checks that this still holds.
+study and the three standard-domain vendors. They also cover both values of
+every header switch: enhanced multi-frame, one series per slice, empty
+descriptions, JPEG 2000 or native pixel data, and LGE series or not.
+test_phantom_headers checks that this is still true.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def test_views_intersect_where_model_says(phantom_archive: Path, phantom_ground_
 
 
 def test_pixels_match_labels(phantom_archive: Path, phantom_ground_truth: list[dict[str, Any]]) -> None:
-    """Stored cine pixels show bright LV blood and dark myocardium where the labels say."""
+    """Stored cine pixels are bright in the LV blood pool and dark in the myocardium of the label map."""
     for row in phantom_ground_truth[:4]:
         series = next(s for s in row["series"] if s["kind"] == "cine" and s["view"] == "4ch")
         (path,) = sorted((phantom_archive / series["folder"]).glob("*.dcm"))[:1]

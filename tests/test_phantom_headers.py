@@ -51,7 +51,9 @@ def test_classic_series_headers(phantom_archive: Path, phantom_ground_truth: lis
             expected = np.arange(series["phases"]) * row["parameters"]["rr_interval_ms"] / series["phases"]
             for trigger_times in by_position.values():
                 if series["kind"] == "cine":
-                    assert sorted(trigger_times) == pytest.approx(expected, abs=0.06)
+                    # Each slice's trigger times may be offset by up to 1.5 ms (own breath-hold).
+                    assert sorted(trigger_times) == pytest.approx(expected, abs=1.6)
+                    assert np.diff(sorted(trigger_times)) == pytest.approx(np.diff(expected), abs=0.06)
                 else:
                     assert len(trigger_times) == 1
             if series["kind"] == "lge":
@@ -86,7 +88,8 @@ def test_pixels_decode_and_identity_synthetic(phantom_archive: Path, phantom_gro
         first = next(iter(series_files(phantom_archive, row).values()))[0]
         ds = pydicom.dcmread(first)
         pixels = ds.pixel_array
-        assert pixels.dtype == np.uint16 and pixels.max() > 20
+        assert pixels.dtype == np.uint16
+        assert pixels.max() > 20
         assert str(ds.PatientName).startswith("PHANTOM^")
         assert ds.PatientID == row["patient_id"]
         assert ds.AccessionNumber == row["accession_number"]
@@ -117,7 +120,8 @@ def test_demo_data_command(tmp_path: Path) -> None:
     assert {row["domain"] for row in rows} == {"shifted"}
     assert all(row["labels"]["pericardial_effusion"] for row in rows)
     assert {row["parameters"]["vendor_style"] for row in rows} <= {"canon", "siemens_xa", "philips_enhanced"}
-    assert (tmp_path / "out" / "reports.csv").is_file() and (tmp_path / "out" / "ground_truth.csv").is_file()
+    assert (tmp_path / "out" / "reports.csv").is_file()
+    assert (tmp_path / "out" / "ground_truth.csv").is_file()
 
 
 @pytest.mark.parametrize(("option", "value"), [("--pathology-mix", "normal=0.5,unknown=0.5"), ("--pathology-mix", "normal=abc"), ("--domain", "elsewhere")])
