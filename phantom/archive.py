@@ -27,7 +27,7 @@ SCENARIO_STREAM = 0x5CE7A  # distinguishes the scenario shuffle from per-study s
 
 @dataclass(frozen=True)
 class ArchiveSummary:
-    """What :func:`generate_archive` wrote."""
+    """Counts, timing and output paths of one :func:`generate_archive` run."""
 
     out: Path
     studies: int

@@ -49,9 +49,9 @@ class LabelRule:
         raise ValueError(f"label rule {self.label}: unknown comparison {self.comparison!r}")
 
 
-# Thresholds near the adult upper (or lower) limits of normal that CMR
-# reports commonly use for bSSFP cine; indexed volumes are per m² of body
-# surface area (Mosteller formula).
+# This project's thresholds, chosen near the adult limits of normal that CMR
+# reports use for bSSFP cine, not copied from one published table. Indexed
+# volumes are per m² of body surface area (Mosteller formula).
 LABEL_RULES: tuple[LabelRule, ...] = (
     LabelRule("lv_systolic_dysfunction", "lv_ef_pct", "<", 50.0, 50.0, "LV ejection fraction below 50 %"),
     LabelRule("lv_dilation", "lv_edvi_ml_m2", ">", 105.0, 96.0, "LV end-diastolic volume index above 105 ml/m² (men) or 96 ml/m² (women)"),

@@ -3,8 +3,8 @@
 Phrasing, order, headings and abbreviations are drawn at random per report
 (from a stream of its own), so no fixed template ties words to findings.
 Every positive label is stated in the findings and the impression with the
-number a radiologist would give; negatives are often stated as negations
-("no LGE", "no pericardial effusion"); normal studies are called normal.
+number a radiologist would give. Negatives are stated as negations ("no
+LGE", "no pericardial effusion"), and normal studies are called normal.
 """
 
 from __future__ import annotations
@@ -135,7 +135,12 @@ def _pericardium_sentence(w: _Writer, p: dict[str, Any], labels: dict[str, bool]
     if not labels["pericardial_effusion"]:
         return w.pick("No pericardial effusion.", "Pericardium normal, no effusion.", "No pericardial effusion or thickening.")
     mm = round(p["effusion_mm"])
-    size = "small" if mm < 10 else ("moderate" if mm <= 20 else "large")
+    if mm < 10:
+        size = "small"
+    elif mm <= 20:
+        size = "moderate"
+    else:
+        size = "large"
     return w.pick(f"{size.capitalize()} pericardial effusion ({mm} mm).", f"Circumferential pericardial effusion measuring up to {mm} mm ({size}).", f"There is a {size} pericardial effusion, {mm} mm.")
 
 

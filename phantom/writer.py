@@ -24,7 +24,7 @@ FILE_PATTERNS = ("{:04d}.dcm", "IM_{:04d}.dcm", "MR{:06d}.dcm", "img{:05d}.dcm")
 
 @dataclass
 class StudyResult:
-    """What one written study contributes to the archive's tables and summary."""
+    """Ground-truth row, report row and file counts of one written study."""
 
     index: int
     ground_truth: dict[str, Any]
