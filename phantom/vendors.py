@@ -32,7 +32,8 @@ class VendorStyle:
     station_prefix: str
 
 
-_VIEW_WORDS_SIEMENS = {"sax": ("sax", "SA", "short_axis"), "2ch": ("2ch", "2CV", "vla"), "3ch": ("3ch", "3Ch", "3CH"), "4ch": ("4ch", "4CV", "hla")}
+# "LAX_2Ch" and the like follow the UK Biobank protocol names (CINE_segmented_LAX_2Ch).
+_VIEW_WORDS_SIEMENS = {"sax": ("sax", "SAX", "short_axis"), "2ch": ("2ch", "LAX_2Ch", "vla"), "3ch": ("3ch", "LAX_3Ch", "3CH"), "4ch": ("4ch", "LAX_4Ch", "hla")}
 _VIEW_WORDS_GE = {"sax": ("SAX", "SA", "Short Axis"), "2ch": ("2CH", "2 CH", "VLA"), "3ch": ("3CH", "3CH", "3 CH"), "4ch": ("4CH", "4 CH", "HLA")}
 _VIEW_WORDS_PHILIPS = {"sax": ("SA", "SAX", "sa"), "2ch": ("2CH", "2ch", "VLA"), "3ch": ("3CH", "3ch", "3CH"), "4ch": ("4CH", "4ch", "HLA")}
 
