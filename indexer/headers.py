@@ -4,25 +4,32 @@ This runs in the scan's worker processes, so it touches no database and
 returns plain data. That is the attributes that grouping, assembly and later
 stages read, under their DICOM keywords. Enhanced MR multi-frame objects also
 get one entry per frame, taken from the functional group sequences.
+
+pydicom reads each file up to its pixel data, keeping only the elements listed
+here (``specific_tags``), and only those values are converted. Big-endian,
+deflated and non-Latin-1 files need nothing special: they are pydicom's cases.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydicom
 from pydicom import config as pydicom_config
+from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
-from pydicom.uid import UID
-from pydicom.valuerep import DSfloat, IS, PersonName
-
-from indexer.fast_header import NotDicom, ParsedHeader, TagTable, UnsupportedEncoding, parse_file
+from pydicom.tag import BaseTag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.values import convert_value
 
 # Attributes copied from the top level of every object into Instance.header.
 HEADER_KEYWORDS: tuple[str, ...] = (
@@ -80,14 +87,61 @@ NATIVE_TRANSFER_SYNTAXES = frozenset({
 })
 
 
-# Everything the fast parser extracts: the header attributes, the identifiers
-# kept outside Instance.header, and the functional group sequences.
-TOP_LEVEL_KEYWORDS: tuple[str, ...] = (*HEADER_KEYWORDS, *REQUIRED_KEYWORDS, "PatientID", "SpecificCharacterSet")
-TOP_LEVEL_SEQUENCES: tuple[str, ...] = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
-NESTED_SEQUENCES: tuple[str, ...] = tuple(FRAME_GROUPS)
+# The elements read from the top level of each file: the header attributes, the
+# identifiers kept outside Instance.header, and the two functional group
+# sequences. pydicom reads the items of a selected sequence whole, so the
+# attributes of FRAME_GROUPS need no tags of their own here.
+READ_KEYWORDS: tuple[str, ...] = (*HEADER_KEYWORDS, *REQUIRED_KEYWORDS, "PatientID")
+FUNCTIONAL_GROUP_SEQUENCES: tuple[str, ...] = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence")
+# Nested attributes read from functional group items, and the sequences they sit in.
 NESTED_KEYWORDS: tuple[str, ...] = tuple({source for attributes in FRAME_GROUPS.values() for source in attributes})
-TOP_LEVEL_TABLE = TagTable(TOP_LEVEL_KEYWORDS, TOP_LEVEL_SEQUENCES)
-NESTED_TABLE = TagTable(NESTED_KEYWORDS, NESTED_SEQUENCES)
+NESTED_SEQUENCES: tuple[str, ...] = tuple(FRAME_GROUPS)
+
+# VRs whose raw value pydicom.values.convert_value turns into the final value on
+# its own. PN is left out because the catalog stores no names.
+DIRECT_CONVERSION_VRS = frozenset({
+    "AE", "AS", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "SH", "SL", "SS", "ST", "TM", "UC",
+    "UI", "UL", "UR", "US", "UT",
+})
+
+# Pixel Data, Float Pixel Data and Double Float Pixel Data, where pydicom's
+# stop_before_pixels stops too.
+PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+
+
+def _keywords_by_tag(keywords: Iterable[str]) -> dict[int, str]:
+    by_tag: dict[int, str] = {}
+    for keyword in keywords:
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            raise ValueError(f"unknown DICOM keyword {keyword!r}")
+        by_tag[tag] = keyword
+    return by_tag
+
+
+TOP_LEVEL_TAGS = _keywords_by_tag((*READ_KEYWORDS, *FUNCTIONAL_GROUP_SEQUENCES))
+NESTED_TAGS = _keywords_by_tag((*NESTED_KEYWORDS, *NESTED_SEQUENCES))
+# The specific_tags argument of the read, in file order.
+SPECIFIC_TAGS: list[int] = sorted(TOP_LEVEL_TAGS)
+
+
+@dataclass
+class ParsedHeader:
+    """The values read from one file, before they become a :class:`HeaderRecord`.
+
+    ``values`` maps keywords of ``TOP_LEVEL_TAGS`` to plain values, with each
+    functional group sequence as a list of dicts. ``pixel_data_length`` is the
+    value length of the pixel data element (0xFFFFFFFF when encapsulated) and
+    None when the data set ended before one, which means a truncated file or
+    an object without pixel data. ``pixel_data_offset`` is where that element
+    starts in the file, and None also for a deflated data set, whose offsets
+    refer to the inflated stream.
+    """
+
+    values: dict[str, Any]
+    transfer_syntax_uid: str | None
+    pixel_data_length: int | None
+    pixel_data_offset: int | None
 
 
 @dataclass
@@ -131,10 +185,9 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
     """Read the header of the file at ``path`` into a record.
 
     Unreadable, truncated and non-DICOM files give a record with status
-    ``error`` or ``non_dicom`` instead of the parsers' exceptions.
+    ``error`` or ``non_dicom`` instead of pydicom's exceptions.
     ``size_bytes`` and ``mtime_ns`` are the values the walk saw, taken from
-    ``os.stat`` when not given. The fast parser reads the common encodings, and
-    big-endian, deflated or unusual files go through pydicom.
+    ``os.stat`` when not given.
     """
     if size_bytes is None or mtime_ns is None:
         stat = os.stat(path)
@@ -142,16 +195,14 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
     record = HeaderRecord(path=path, size_bytes=size_bytes, mtime_ns=mtime_ns, status="dicom")
 
     try:
-        try:
-            parsed = parse_file(path, TOP_LEVEL_TABLE, NESTED_TABLE)
-        except UnsupportedEncoding:
-            parsed = read_with_pydicom(path)
-    except (NotDicom, InvalidDicomError):
+        parsed = parse_header(path)
+    except InvalidDicomError:
         record.status, record.stage = "non_dicom", "read"
         record.reason = "no DICOM preamble and File Meta Information"
         return record
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, struct.error) as error:
-        # Both parsers raise a range of types for truncated or malformed element streams.
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            struct.error, zlib.error) as error:
+        # pydicom raises a range of types for truncated or malformed element streams and deflated data.
         record.status, record.stage = "error", "read"
         record.reason = f"cannot parse the DICOM header: {type(error).__name__}: {error}"
         return record
@@ -164,35 +215,76 @@ def read_header(path: str, size_bytes: int | None = None, mtime_ns: int | None =
     return record
 
 
-def read_with_pydicom(path: str) -> ParsedHeader:
-    """Read the header with pydicom into the same plain form that the fast parser returns."""
+def parse_header(path: str) -> ParsedHeader:
+    """Read the elements of ``TOP_LEVEL_TAGS`` from the Part 10 file at ``path``, up to its pixel data.
+
+    This is what ``pydicom.dcmread(path, stop_before_pixels=True,
+    specific_tags=SPECIFIC_TAGS)`` does. pydicom skips every other top-level
+    element by its length and reads the File Meta Information whole. The call
+    goes through ``pydicom.filereader.read_partial``, which ``dcmread`` calls
+    too, because its ``stop_when`` callback also reports whether the data set
+    has pixel data and of what length.
+
+    Raises:
+        InvalidDicomError: no 128-byte preamble and ``DICM`` prefix.
+        OSError: the file cannot be read.
+        struct.error, zlib.error, ValueError: the element stream or the
+            deflated data set is malformed or truncated.
+    """
     quiet_pydicom()
+    pixel_data_lengths: list[int] = []
+
+    def stop_at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
+        if tag in PIXEL_DATA_TAGS:
+            pixel_data_lengths.append(length)
+            return True
+        return False
+
     with open(path, "rb") as stream:
-        dataset = pydicom.dcmread(stream, stop_before_pixels=True)
-        offset = stream.tell()
-        size = os.fstat(stream.fileno()).st_size
-    values = _dataset_values(dataset, TOP_LEVEL_KEYWORDS, TOP_LEVEL_SEQUENCES)
-    meta = getattr(dataset, "file_meta", None)
-    syntax = str(meta.TransferSyntaxUID) if meta is not None and meta.get("TransferSyntaxUID") else None
-    return ParsedHeader(values, syntax, offset if offset < size else None)
+        dataset = read_partial(stream, stop_when=stop_at_pixel_data, specific_tags=SPECIFIC_TAGS)  # type: ignore[arg-type]
+        # When reading stopped at the pixel data, pydicom rewound to the start of its element.
+        position = stream.tell()
+
+    syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+    syntax = str(syntax) if syntax else None
+    length = pixel_data_lengths[0] if pixel_data_lengths else None
+    offset = position if length is not None and syntax != DeflatedExplicitVRLittleEndian else None
+    encodings = convert_encodings(dataset.get("SpecificCharacterSet"))
+    return ParsedHeader(_plain_values(dataset, TOP_LEVEL_TAGS, encodings), syntax, length, offset)
 
 
-def _dataset_values(dataset: Dataset, keywords: Iterable[str], sequences: Iterable[str]) -> dict[str, Any]:
+def _plain_values(dataset: Dataset, keywords_by_tag: dict[int, str], encodings: list[str]) -> dict[str, Any]:
+    """Convert the elements of ``dataset`` listed in ``keywords_by_tag`` to plain data, by keyword.
+
+    Sequence items are converted with ``NESTED_TAGS``, at any depth. Elements
+    still raw go straight through ``pydicom.values.convert_value``, which is
+    what ``dataset[tag]`` calls too, without building a DataElement for each.
+    ``encodings`` are the Python codecs of SpecificCharacterSet.
+    """
     values: dict[str, Any] = {}
-    for keyword in keywords:
-        if keyword in dataset:
-            value = _plain(dataset.get(keyword))
-            if value is not None:
-                values[keyword] = value
-    for keyword in sequences:
-        if keyword in dataset:
-            values[keyword] = [_dataset_values(item, NESTED_KEYWORDS, NESTED_SEQUENCES) for item in dataset.get(keyword)]
+    for tag in list(dataset.keys()):
+        keyword = keywords_by_tag.get(tag)
+        if keyword is None:
+            continue
+        element = dataset.get_item(tag)
+        # Raw elements read under Implicit VR carry no VR.
+        vr = element.VR or dictionary_VR(tag)
+        if vr == "SQ":
+            values[keyword] = [_plain_values(item, NESTED_TAGS, encodings) for item in dataset[tag].value]
+            continue
+        if isinstance(element, RawDataElement) and vr in DIRECT_CONVERSION_VRS:
+            value = _plain(convert_value(vr, element, encodings))
+        else:
+            # UN, ambiguous VRs such as "US or SS", and elements pydicom already converted.
+            value = _plain(dataset[tag].value)
+        if value is not None:
+            values[keyword] = value
     return values
 
 
 def _fill_record(record: HeaderRecord, parsed: ParsedHeader) -> None:
     values = parsed.values
-    ends_before_pixels = parsed.pixel_data_offset is None
+    ends_before_pixels = parsed.pixel_data_length is None
     missing = [keyword for keyword in REQUIRED_KEYWORDS if not values.get(keyword)]
     if missing and ends_before_pixels:
         record.status, record.stage = "error", "read"
@@ -224,7 +316,7 @@ def _fill_record(record: HeaderRecord, parsed: ParsedHeader) -> None:
         record.status, record.stage = "non_image", "header"
         record.reason = f"no PixelData (SOPClassUID {record.sop_class_uid})"
         return
-    problem = _pixel_data_problem(record, header, parsed.pixel_data_offset)  # type: ignore[arg-type]
+    problem = _pixel_data_problem(record, header, parsed)
     if problem:
         record.status, record.stage, record.reason = "error", "decode", problem
 
@@ -269,16 +361,18 @@ def _read_group_item(item: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], pixel_data_offset: int) -> str | None:
+def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], parsed: ParsedHeader) -> str | None:
     """Return why the pixel data cannot be decoded, or None when it looks decodable.
 
     For native transfer syntaxes the length follows from Rows, Columns,
     BitsAllocated, SamplesPerPixel and NumberOfFrames, so a truncated file is
-    caught here without reading it. For compressed ones only the availability
-    of a decoder is checked.
+    caught here without reading it. The bytes present are the element's value
+    length, capped by the bytes left in the file (not known for a deflated data
+    set, whose inflation fails on a truncated file). For compressed syntaxes
+    only the availability of a decoder is checked.
     """
     syntax = record.transfer_syntax_uid
-    if syntax is None:
+    if syntax is None or parsed.pixel_data_length is None:
         return None
     if syntax in NATIVE_TRANSFER_SYNTAXES:
         rows, columns = header.get("Rows"), header.get("Columns")
@@ -287,9 +381,11 @@ def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], pixel_data
         bits = int(header.get("BitsAllocated") or 16)
         samples = int(header.get("SamplesPerPixel") or 1)
         expected = rows * columns * samples * record.number_of_frames * bits // 8
-        # Tag and 4-byte length, plus VR and 2 reserved bytes under explicit VR.
-        element_header_bytes = 8 if syntax == "1.2.840.10008.1.2" else 12
-        available = record.size_bytes - pixel_data_offset - element_header_bytes
+        available = parsed.pixel_data_length
+        if parsed.pixel_data_offset is not None:
+            # Tag and 4-byte length, plus VR and 2 reserved bytes under explicit VR.
+            element_header_bytes = 8 if syntax == ImplicitVRLittleEndian else 12
+            available = min(available, record.size_bytes - parsed.pixel_data_offset - element_header_bytes)
         if available < expected:
             return f"truncated file: PixelData has {max(available, 0)} of {expected} bytes"
         return None
@@ -304,21 +400,17 @@ def _pixel_data_problem(record: HeaderRecord, header: dict[str, Any], pixel_data
 
 
 def _plain(value: Any) -> Any:
-    """Convert a pydicom value into JSON-serialisable Python data."""
-    if value is None:
-        return None
-    if isinstance(value, PersonName):
-        return None
+    """Convert a pydicom value into JSON-serialisable Python data.
+
+    Text is stripped, DS becomes float and IS int, and values that the
+    catalog does not store (PersonName, bytes, datasets, tags) become None.
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, BaseTag):
+        return int(value)
     if isinstance(value, (MultiValue, list, tuple)):
         return [_plain(item) for item in value]
-    if isinstance(value, DSfloat):
-        return float(value)
-    if isinstance(value, IS):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, bytes):
-        return None
-    if isinstance(value, Dataset) or hasattr(value, "value_tag"):
-        return None
-    return str(value).strip()
+    return None
