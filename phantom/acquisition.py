@@ -122,9 +122,16 @@ def view_word(acquisition: Acquisition, view: str) -> str:
     return words[acquisition.view_word_choice % len(words)]
 
 
-def series_description(acquisition: Acquisition, view: str, kind: str) -> str:
-    """SeriesDescription of a cine or LGE series, or "" when this study leaves them empty."""
+def series_description(acquisition: Acquisition, view: str, kind: str, stack_position: int | None = None) -> str:
+    """Return the SeriesDescription of a cine or LGE series, or "" when this study leaves them empty.
+
+    A one-slice SAX series of the "CINE_segmented" style gets the slice number
+    as a suffix ("CINE_segmented_SAX_b3"), as UK Biobank's Siemens series do.
+    """
     if acquisition.empty_descriptions:
         return ""
     template = acquisition.lge_template if kind == "lge" else acquisition.cine_template
-    return template.format(view=view_word(acquisition, view), phases=acquisition.phases)
+    description = template.format(view=view_word(acquisition, view), phases=acquisition.phases)
+    if stack_position is not None and template.startswith("CINE_segmented"):
+        description += f"_b{stack_position}"
+    return description

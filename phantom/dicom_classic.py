@@ -37,7 +37,7 @@ def mr_series_module(plan: StudyPlan, rendered: RenderedSeries, ids: SeriesIds) 
     ds.Modality = "MR"
     ds.SeriesInstanceUID = ids.uid
     ds.SeriesNumber = ids.number
-    ds.SeriesDescription = series_description(acquisition, layout.view, layout.kind)
+    ds.SeriesDescription = series_description(acquisition, layout.view, layout.kind, layout.stack_position)
     ds.ProtocolName = ds.SeriesDescription or f"{layout.kind}_{layout.view}"
     when = acquisition.study_datetime
     ds.SeriesDate = when.strftime("%Y%m%d")

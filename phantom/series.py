@@ -29,6 +29,7 @@ class SeriesLayout:
     planes: tuple[Plane, ...]
     slice_levels_mm: tuple[float, ...]  # heart-frame level along e3 of each plane; 0 for long-axis views
     phase_fractions: tuple[float, ...]  # trigger delay of each phase as a fraction of R-R
+    stack_position: int | None = None  # 1-based SAX slice number of a one-slice series, else None
 
     @property
     def name(self) -> str:
@@ -57,9 +58,11 @@ def series_layouts(plan: StudyPlan) -> list[SeriesLayout]:
         sax_groups = [((plane,), (level,)) for plane, level in zip(plan.sax.planes, plan.sax.levels_mm)]
     else:
         sax_groups = [(plan.sax.planes, plan.sax.levels_mm)]
-    layouts += [SeriesLayout("cine", "sax", planes, levels, cine_phases) for planes, levels in sax_groups]
+    per_slice = len(sax_groups) > 1
+    positions = [index + 1 if per_slice else None for index in range(len(sax_groups))]
+    layouts += [SeriesLayout("cine", "sax", planes, levels, cine_phases, position) for (planes, levels), position in zip(sax_groups, positions)]
     if plan.acquisition.has_lge:
-        layouts += [SeriesLayout("lge", "sax", planes, levels, (LGE_PHASE_FRACTION,)) for planes, levels in sax_groups]
+        layouts += [SeriesLayout("lge", "sax", planes, levels, (LGE_PHASE_FRACTION,), position) for (planes, levels), position in zip(sax_groups, positions)]
     return layouts
 
 
