@@ -66,6 +66,8 @@ def generate_archive(
 
     Raises:
         ValueError: ``studies`` < 1, an unknown domain, or an invalid mix.
+        FileExistsError: ``out/dicom`` already contains files, which would mix
+            two archives.
     """
     if studies < 1:
         raise ValueError(f"studies must be at least 1, got {studies}")
@@ -74,6 +76,8 @@ def generate_archive(
     weights = normalise_mix(mix if mix is not None else DEFAULT_MIX)
     out = Path(out)
     dicom_root = out / "dicom"
+    if dicom_root.is_dir() and any(dicom_root.iterdir()):
+        raise FileExistsError(f"{dicom_root} is not empty; delete it or choose another output folder")
     dicom_root.mkdir(parents=True, exist_ok=True)
     scenarios = scenario_sequence(studies, weights, np.random.default_rng([seed, SCENARIO_STREAM]))
     started = time.perf_counter()

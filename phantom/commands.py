@@ -38,7 +38,10 @@ def demo_data(
         mix = parse_mix(pathology_mix) if pathology_mix else None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--pathology-mix") from None
-    summary = generate_archive(out, studies, seed, mix=mix, domain=domain, progress=True, workers=workers)
+    try:
+        summary = generate_archive(out, studies, seed, mix=mix, domain=domain, progress=True, workers=workers)
+    except FileExistsError as error:
+        raise typer.BadParameter(str(error), param_hint="OUT") from None
     typer.echo(
         f"Wrote {summary.studies} studies ({summary.series} series, {summary.files} files, "
         f"{summary.bytes / 1e6:.1f} MB) to {summary.out} in {summary.seconds:.1f} s "

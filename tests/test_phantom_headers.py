@@ -125,6 +125,12 @@ def test_demo_data_command(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "ground_truth.csv").is_file()
 
 
+def test_demo_data_rejects_nonempty_output(phantom_archive: Path) -> None:
+    result = CliRunner().invoke(app, ["demo-data", str(phantom_archive), "--studies", "1"])
+    assert result.exit_code != 0
+    assert "not empty" in result.output
+
+
 @pytest.mark.parametrize(("option", "value"), [("--pathology-mix", "normal=0.5,unknown=0.5"), ("--pathology-mix", "normal=abc"), ("--domain", "elsewhere")])
 def test_demo_data_rejects_invalid_options(tmp_path: Path, option: str, value: str) -> None:
     result = CliRunner().invoke(app, ["demo-data", str(tmp_path / "out"), "--studies", "1", option, value])
