@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -37,12 +38,16 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cmr_search.settings import Settings
-from indexer.assembly import StudyPlan, assemble_study, plan_study, write_study_plan
 from indexer.catalog.models import ScanError, ScannedFile, Study
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
-from indexer.headers import HeaderRecord, quiet_pydicom, read_header
-from indexer.store import store_batch
 from indexer.summary import ScanSummary, summarize_catalog
+
+if TYPE_CHECKING:
+    from indexer.assembly import StudyPlan
+    from indexer.headers import HeaderRecord
+
+# indexer.headers (pydicom) and indexer.assembly (numpy) are imported where
+# they are first needed, so a rerun over an unchanged archive loads neither.
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +120,6 @@ def catalog_archive(
         raise ScanConfigurationError(f"archive path not found: {', '.join(missing)}")
     workers = max(1, workers or os.cpu_count() or 1)
     started = time.perf_counter()
-    quiet_pydicom()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _open_catalog(settings.database_url)
     engine = create_catalog_engine(settings.database_url)
@@ -191,6 +195,10 @@ def _read_and_store(sessions: sessionmaker[Session], walk: ArchiveWalk, workers:
     """Read the new and changed headers and store them, one transaction per batch."""
     counts: Counter[str] = Counter()
     task = bar.add_task("reading headers", total=len(walk.to_read))
+    if not walk.to_read:
+        return counts
+    from indexer.store import store_batch
+
     for batch in _batched(_read_headers(walk.to_read, workers), BATCH_SIZE):
         known_ids = {record.path: walk.known[record.path][0] for record in batch if record.path in walk.known}
         with sessions.begin() as session:
@@ -238,6 +246,8 @@ def _changed_files(
 
 def _read_one(entry: FileEntry) -> HeaderRecord:
     """Read one header; an unexpected exception becomes an error record, so one file cannot stop the scan."""
+    from indexer.headers import HeaderRecord, read_header
+
     try:
         record = read_header(*entry)
         if record.status == "dicom":
@@ -252,6 +262,9 @@ def _read_one(entry: FileEntry) -> HeaderRecord:
 
 def _read_headers(entries: list[FileEntry], workers: int) -> Iterator[HeaderRecord]:
     """Yield header records in the order of ``entries``, read by ``workers`` processes."""
+    from indexer.headers import quiet_pydicom
+
+    quiet_pydicom()
     if workers == 1 or len(entries) < 2 * WORKER_CHUNK:
         yield from map(_read_one, entries)
         return
@@ -281,6 +294,10 @@ def _assemble_pending(sessions: sessionmaker[Session], database_url: str, worker
         pending = list(session.scalars(select(Study.id).where(Study.needs_assembly.is_(True)).order_by(Study.id)))
     task = bar.add_task("assembling studies", total=len(pending))
     assembled = 0
+    if not pending:
+        return assembled
+    from indexer.assembly import assemble_study, write_study_plan
+
     if workers == 1 or len(pending) < 2:
         for study_pk in pending:
             try:
@@ -323,6 +340,8 @@ def _plan_in_worker(study_pk: int) -> tuple[int, StudyPlan | None, str | None]:
     """Return (study id, plan, None), or (study id, None, reason) when planning failed."""
     if _worker_sessions is None:
         raise RuntimeError("assembly worker started without a catalog; _open_worker_catalog did not run")
+    from indexer.assembly import plan_study
+
     try:
         with _worker_sessions() as session:
             return study_pk, plan_study(session, study_pk), None

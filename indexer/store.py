@@ -12,13 +12,16 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import Instance, Patient, ScanError, ScannedFile, Study
-from indexer.headers import HeaderRecord
+
+if TYPE_CHECKING:
+    # Only for annotations: importing indexer.headers loads pydicom, which a no-op rerun does not need.
+    from indexer.headers import HeaderRecord
 
 FILES: Table = ScannedFile.__table__  # type: ignore[assignment]
 INSTANCES: Table = Instance.__table__  # type: ignore[assignment]

@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+import indexer.assembly
+import indexer.headers
 import indexer.scan
+import indexer.store
 from cmr_search.cli import app
 from cmr_search.settings import Settings
 from indexer.catalog.models import Frame, Instance, ScanError, ScannedFile, Series, Study
@@ -56,7 +59,7 @@ def test_rerun_reads_nothing(settings: Settings, tmp_path: Path, monkeypatch: py
     def fail(*args: object) -> None:
         raise AssertionError("a header was read on an unchanged archive")
 
-    monkeypatch.setattr(indexer.scan, "read_header", fail)
+    monkeypatch.setattr(indexer.headers, "read_header", fail)
     rerun = scan(settings, tmp_path / "archive")
 
     assert rerun.files_read == 0
@@ -90,7 +93,7 @@ def test_new_and_changed_files_picked_up(settings: Settings, tmp_path: Path) -> 
 def test_interrupted_store_resumes(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_cine(tmp_path / "archive", CineSpec(study_uid=new_study_uid(), slices=5, phases=10))
     monkeypatch.setattr(indexer.scan, "BATCH_SIZE", 20)
-    real_store = indexer.scan.store_batch
+    real_store = indexer.store.store_batch
     calls = []
 
     def store_then_die(*args):  # type: ignore[no-untyped-def]
@@ -99,13 +102,13 @@ def test_interrupted_store_resumes(settings: Settings, tmp_path: Path, monkeypat
             raise KeyboardInterrupt
         return real_store(*args)
 
-    monkeypatch.setattr(indexer.scan, "store_batch", store_then_die)
+    monkeypatch.setattr(indexer.store, "store_batch", store_then_die)
     with pytest.raises(KeyboardInterrupt):
         scan(settings, tmp_path / "archive")
     assert count(settings, Instance.id) == 40
     assert count(settings, Series.id) == 0
 
-    monkeypatch.setattr(indexer.scan, "store_batch", real_store)
+    monkeypatch.setattr(indexer.store, "store_batch", real_store)
     resumed = scan(settings, tmp_path / "archive")
 
     assert resumed.files_read == 10
@@ -121,11 +124,11 @@ def test_interrupted_assembly_resumes(settings: Settings, tmp_path: Path, monkey
     def die(*args: object) -> None:
         raise KeyboardInterrupt
 
-    real_assemble = indexer.scan.assemble_study
-    monkeypatch.setattr(indexer.scan, "assemble_study", die)
+    real_assemble = indexer.assembly.assemble_study
+    monkeypatch.setattr(indexer.assembly, "assemble_study", die)
     with pytest.raises(KeyboardInterrupt):
         scan(settings, tmp_path / "archive")
-    monkeypatch.setattr(indexer.scan, "assemble_study", real_assemble)
+    monkeypatch.setattr(indexer.assembly, "assemble_study", real_assemble)
 
     resumed = scan(settings, tmp_path / "archive")
 
@@ -210,10 +213,10 @@ def test_failed_assembly_recorded_and_retried(settings: Settings, tmp_path: Path
     def broken(*args: object) -> None:
         raise ValueError("grid cannot be built")
 
-    real_assemble = indexer.scan.assemble_study
-    monkeypatch.setattr(indexer.scan, "assemble_study", broken)
+    real_assemble = indexer.assembly.assemble_study
+    monkeypatch.setattr(indexer.assembly, "assemble_study", broken)
     failed = scan(settings, tmp_path / "archive")
-    monkeypatch.setattr(indexer.scan, "assemble_study", real_assemble)
+    monkeypatch.setattr(indexer.assembly, "assemble_study", real_assemble)
     retried = scan(settings, tmp_path / "archive")
 
     assert failed.studies_assembled == 0
@@ -239,14 +242,14 @@ def test_unreachable_database_is_configuration_error(tmp_path: Path) -> None:
 def test_failed_planning_in_worker_recorded(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("a", "b"):
         write_cine(tmp_path / "archive" / name, CineSpec(study_uid=new_study_uid(), slices=1, phases=12))
-    real_plan = indexer.scan.plan_study
+    real_plan = indexer.assembly.plan_study
 
     def plan_all_but_first(session, study_pk):  # type: ignore[no-untyped-def]
         if study_pk == 1:
             raise ValueError("bad study")
         return real_plan(session, study_pk)
 
-    monkeypatch.setattr(indexer.scan, "plan_study", plan_all_but_first)  # forked workers inherit the patch
+    monkeypatch.setattr(indexer.assembly, "plan_study", plan_all_but_first)  # forked workers inherit the patch
     summary = catalog_archive(settings, [tmp_path / "archive"], workers=2, progress=False)
 
     assert summary.studies_assembled == 1
@@ -283,3 +286,37 @@ def test_walk_order_and_undecodable_names(tmp_path: Path) -> None:
     paths = [Path(path).relative_to(tmp_path).as_posix() for path, _, _ in walk_files([tmp_path])]
 
     assert paths == ["c.dcm", "a/z.dcm", "b/1.dcm", "b/2.dcm"]
+
+
+def test_head_revision_matches_alembic(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from indexer.catalog.session import HEAD_REVISION, alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path / 'catalog.sqlite'}"))
+
+    assert scripts.get_current_head() == HEAD_REVISION
+
+
+def test_upgrade_skips_alembic_at_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alembic.command
+
+    from indexer.catalog.session import HEAD_REVISION, catalog_revisions, downgrade_database, upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert catalog_revisions(url) == []
+    upgrade_database(url)
+    assert catalog_revisions(url) == [HEAD_REVISION]
+
+    def fail(*args: object) -> None:
+        raise AssertionError("Alembic ran on a catalog already at head")
+
+    real_upgrade = alembic.command.upgrade
+    monkeypatch.setattr(alembic.command, "upgrade", fail)
+    upgrade_database(url)
+
+    monkeypatch.setattr(alembic.command, "upgrade", real_upgrade)
+    downgrade_database(url, "base")
+    assert catalog_revisions(url) == []
+    upgrade_database(url)
+    assert catalog_revisions(url) == [HEAD_REVISION]
