@@ -1,9 +1,11 @@
 """Metadata filters of a search and the SQL that selects the studies passing them.
 
-A filtered search ranks only the studies that pass the filters: the service
-first selects their primary keys here, then scores exactly those vectors (or
-restricts the HNSW search to them). It never cuts a fixed top-k afterwards, so
-a filter that keeps 1 % of the archive still returns that 1 %'s best matches.
+A filtered search ranks only the studies that pass the filters, inside the
+index search, and never cuts a fixed top-k afterwards. So a filter that keeps
+1 % of the archive still returns that 1 %'s best matches. Ranked searches
+evaluate filters on in-memory columns (:mod:`search_app.filter_table`). The
+SQL here defines the same filters for listing without a query, and tests
+check that both agree.
 """
 
 from __future__ import annotations

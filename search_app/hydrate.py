@@ -143,19 +143,13 @@ def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str | None:
     return cut.rstrip(",;:") + "…"
 
 
-def top_findings(findings: Sequence[FindingResult], count: int = TOP_FINDINGS) -> list[FindingResult]:
-    """Return the ``count`` most likely findings: by probability when every one has it, else by score."""
-    if findings and all(item.probability is not None for item in findings):
-        return sorted(findings, key=lambda item: -(item.probability or 0.0))[:count]
-    return sorted(findings, key=lambda item: -item.score)[:count]
-
-
 def _top_findings_by_study(
     session: Session, backend: SearchBackend, study_pks: Sequence[int], count: int = TOP_FINDINGS
 ) -> dict[int, list[FindingResult]]:
-    """Return the ``count`` most likely findings per study, ranked as :func:`top_findings` does.
+    """Return the ``count`` most likely findings per study.
 
-    Rows are ranked as plain tuples and only the kept ones become
+    A study's findings are ranked by probability when every one has it, else
+    by score. Rows are ranked as plain tuples and only the kept ones become
     FindingResult objects, which halves the cost of a result page's findings.
     """
     rows = session.execute(
