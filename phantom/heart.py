@@ -54,6 +54,7 @@ RV_WALL_MM = 3.5
 ATRIAL_WALL_MM = 2.0
 AORTIC_WALL_MM = 1.8
 PERICARDIUM_MM = 1.6
+AV_OVERLAP_MM = 4.0
 RV_SOLVER_VOXEL_MM = 3.0
 RV_MAX_SCALE = 1.7
 
@@ -252,7 +253,9 @@ class HeartModel:
 
     def atria(self, points: np.ndarray, state: HeartState, grow_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Signed distances to the LA and RA blood pools (grown by ``grow_mm`` for the walls)."""
-        below = state.base_h3 - points[..., 2] + grow_mm
+        # The atria reach AV_OVERLAP_MM below the AV plane, so no gap opens
+        # between atrial and ventricular blood at the valve plane.
+        below = state.base_h3 - AV_OVERLAP_MM - points[..., 2] + grow_mm
         la_axes = self.la_axes * np.array([1.0, 1.0, state.atrial_scale]) + grow_mm
         ra_axes = self.ra_axes * np.array([1.0, 1.0, state.atrial_scale]) + grow_mm
         la_center = self.la_center + np.array([0.0, 0.0, state.base_h3 + 0.8 * la_axes[2]])

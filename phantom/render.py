@@ -82,10 +82,7 @@ def paint_heart(
         canvas.paint(envelope - effusion_mm, Tissue.EFFUSION, contrast, width_mm)
 
     canvas.paint(np.minimum(la_outer, ra_outer), Tissue.ATRIAL_WALL, contrast, width_mm)
-    canvas.paint(la, Tissue.LA_BLOOD, contrast, width_mm)
-    canvas.paint(ra, Tissue.RA_BLOOD, contrast, width_mm)
     canvas.paint(aorta_outer, Tissue.AORTIC_WALL, contrast, width_mm)
-    canvas.paint(aorta, Tissue.AORTIC_BLOOD, contrast, width_mm)
     canvas.paint(rv_outer, Tissue.RV_MYOCARDIUM, contrast, width_mm)
     canvas.paint(rv_cavity, Tissue.RV_BLOOD, contrast, width_mm)
     canvas.paint(lv_epi, Tissue.LV_MYOCARDIUM, contrast, width_mm)
@@ -95,6 +92,11 @@ def paint_heart(
         myocardium = shapes.coverage(lv_epi, width_mm) * (1.0 - shapes.coverage(lv_endo, width_mm))
         canvas.paint_fraction(scar * myocardium, Tissue.SCAR, contrast)
 
+    # Atrial and aortic blood go over the ventricular walls they overlap, so
+    # blood runs on through the AV valves and the LV outflow tract.
+    canvas.paint(la, Tissue.LA_BLOOD, contrast, width_mm)
+    canvas.paint(ra, Tissue.RA_BLOOD, contrast, width_mm)
+    canvas.paint(aorta, Tissue.AORTIC_BLOOD, contrast, width_mm)
     canvas.paint(lv_endo, Tissue.LV_BLOOD, contrast, width_mm)
     papillary = shapes.intersect(model.papillary_muscles(points, state), lv_endo + 1.0)
     canvas.paint(papillary, Tissue.PAPILLARY_MUSCLE, contrast, width_mm)
