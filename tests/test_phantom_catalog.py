@@ -13,7 +13,13 @@ from indexer.catalog.models import Series, Study
 from indexer.catalog.session import create_catalog_engine, session_factory
 from indexer.reports import import_reports, parse_impression
 from indexer.scan import catalog_archive
+from phantom import generate_archive, read_ground_truth
 from phantom.reports import IMPRESSION_HEADINGS
+
+# Five shifted-domain studies with all three of its vendor styles, LGE
+# series from each, enhanced and classic files, and empty descriptions.
+SHIFTED_SEED = 5
+SHIFTED_STUDIES = 5
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +28,15 @@ def phantom_catalog(phantom_archive: Path, tmp_path_factory: pytest.TempPathFact
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'catalog.sqlite'}")
     catalog_archive(settings, [phantom_archive / "dicom"], workers=1, progress=False)
     return settings
+
+
+@pytest.fixture(scope="module")
+def shifted_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("phantom-shifted") / "archive"
+    generate_archive(root, SHIFTED_STUDIES, SHIFTED_SEED, domain="shifted", progress=False, workers=2)
+    settings = Settings(data_dir=root.parent / "data", database_url=f"sqlite:///{root.parent / 'catalog.sqlite'}")
+    catalog_archive(settings, [root / "dicom"], workers=1, progress=False)
+    return settings, read_ground_truth(root)
 
 
 def expected_series(ground_truth: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -33,15 +48,15 @@ def expected_series(ground_truth: list[dict[str, Any]]) -> dict[str, dict[str, A
     return expected
 
 
-def test_catalog_classifies_every_series(phantom_catalog: Settings, phantom_ground_truth: list[dict[str, Any]]) -> None:
-    expected = expected_series(phantom_ground_truth)
-    engine = create_catalog_engine(phantom_catalog.database_url)
+def misclassified_series(settings: Settings, ground_truth: list[dict[str, Any]]) -> tuple[set[str], list[str]]:
+    """Return the catalogued SeriesInstanceUIDs and a line per series whose kind or view is wrong."""
+    expected = expected_series(ground_truth)
+    engine = create_catalog_engine(settings.database_url)
+    seen: set[str] = set()
+    wrong = []
     try:
         with session_factory(engine)() as session:
-            catalogued = session.scalars(select(Series)).all()
-            seen: set[str] = set()
-            wrong = []
-            for series in catalogued:
+            for series in session.scalars(select(Series)):
                 uids = list(series.series_instance_uids)
                 seen.update(uids)
                 truth = expected[uids[0]]
@@ -53,7 +68,19 @@ def test_catalog_classifies_every_series(phantom_catalog: Settings, phantom_grou
                     )
     finally:
         engine.dispose()
-    assert seen == set(expected)
+    return seen, wrong
+
+
+def test_catalog_classifies_every_series(phantom_catalog: Settings, phantom_ground_truth: list[dict[str, Any]]) -> None:
+    seen, wrong = misclassified_series(phantom_catalog, phantom_ground_truth)
+    assert seen == set(expected_series(phantom_ground_truth))
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_catalog_classifies_shifted_series(shifted_archive: tuple[Settings, list[dict[str, Any]]]) -> None:
+    settings, ground_truth = shifted_archive
+    seen, wrong = misclassified_series(settings, ground_truth)
+    assert seen == set(expected_series(ground_truth))
     assert wrong == [], "\n".join(wrong)
 
 
