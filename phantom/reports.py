@@ -43,6 +43,9 @@ def _threshold(label: str, sex: str) -> float:
     return float(rule.threshold_female if sex == "F" else rule.threshold_male)
 
 
+# Severity grades are this project's wording choices: EF bands 50/41/30 %,
+# and dilation "mildly" within one step (ml/m²) above the label threshold,
+# "moderately" within two, "severely" beyond.
 def _grade_ef(ef: float) -> str:
     if ef < 30:
         return "severely reduced"
