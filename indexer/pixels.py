@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from indexer.catalog.models import Frame, Instance, ScannedFile, Series
+from indexer.errors import record_decode_error
 from indexer.headers import quiet_pydicom
 
 
@@ -40,13 +41,15 @@ class SeriesPixels:
 def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence[int] | None = None) -> SeriesPixels:
     """Decode the frames of series ``series_pk``, optionally only some slices.
 
+    A file whose pixel data cannot be decoded also gets a scan_errors row
+    with stage ``decode`` (see :func:`indexer.errors.record_decode_error`),
+    committed on its own so that it stays when the caller rolls back.
+
     Raises:
         PixelDataError: a frame of the grid is missing, or a file cannot be
-            decoded; the message names the file's catalog id and the
+            decoded; the message names the instance's catalog id and the
             TransferSyntaxUID.
     """
-    # NOTE: the scan records truncated native pixel data and transfer syntaxes without a
-    # decoder in scan_errors. A corrupt compressed stream is found only here, and not recorded.
     quiet_pydicom()
     series = session.get(Series, series_pk)
     if series is None:
@@ -70,7 +73,7 @@ def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence
             if entry is None:
                 raise PixelDataError(f"series {series_pk} has no frame at slice {slice_index}, phase {phase}")
             frame, instance, path = entry
-            image = _decode_frame(datasets, path, instance, frame.frame_number)
+            image = _decode_frame(session, datasets, path, instance, frame.frame_number)
             if array is None:
                 array = np.zeros((len(wanted), series.phases, *image.shape), dtype=np.float32)
             if image.shape != array.shape[2:]:
@@ -87,7 +90,9 @@ def read_series_pixels(session: Session, series_pk: int, slice_indices: Sequence
     return SeriesPixels(array, wanted, spacing, trigger_times)  # type: ignore[arg-type]
 
 
-def _decode_frame(cache: dict[str, pydicom.Dataset], path: str, instance: Instance, frame_number: int) -> np.ndarray:
+def _decode_frame(
+    session: Session, cache: dict[str, pydicom.Dataset], path: str, instance: Instance, frame_number: int
+) -> np.ndarray:
     dataset = cache.get(path)
     if dataset is None:
         try:
@@ -99,10 +104,12 @@ def _decode_frame(cache: dict[str, pydicom.Dataset], path: str, instance: Instan
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises several types from its decoder plugins
-        raise PixelDataError(
-            f"instance {instance.id}: pixel data with TransferSyntaxUID "
-            f"{dataset.file_meta.get('TransferSyntaxUID', 'unknown')} cannot be decoded: {error}"
-        ) from error
+        reason = (
+            f"pixel data with TransferSyntaxUID {dataset.file_meta.get('TransferSyntaxUID', 'unknown')} "
+            f"cannot be decoded: {type(error).__name__}: {error}"
+        )
+        record_decode_error(session, instance.id, reason)
+        raise PixelDataError(f"instance {instance.id}: {reason}") from error
     if pixels.ndim == 3:
         pixels = pixels[frame_number - 1]
     slope = float(instance.header.get("RescaleSlope") or 1.0)
