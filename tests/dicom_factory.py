@@ -1,25 +1,31 @@
 """Build small synthetic cardiac MR DICOM files with pydicom for the indexer tests.
 
-The real archive has one layout only, so these builders cover what it lacks:
-one series per slice, Enhanced MR multi-frame objects, long-axis views,
-InstanceNumber running against time, missing SliceLocation, a compressed
-transfer syntax, and corrupt or non-DICOM files. Images are tiny (16 × 16 by
-default) and each pixel encodes (slice, phase) so tests can check order.
+The real archive has one layout only, so these builders cover what it lacks.
+That is one series per slice, Enhanced MR multi-frame objects, long-axis
+views, InstanceNumber running against time, missing SliceLocation, and corrupt
+or non-DICOM files. Pixel data can also be JPEG baseline, JPEG-LS, JPEG 2000
+or RLE. Images are tiny (16 × 16 by default) and the first pixel encodes
+(slice, phase) so tests can check order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
     MRImageStorage,
     generate_uid,
 )
@@ -83,6 +89,7 @@ class CineSpec:
     instance_number_against_time: bool = False
     slice_location: bool = True
     transfer_syntax: UID = ExplicitVRLittleEndian
+    texture: bool = False
     skip: Collection[tuple[int, int]] = field(default_factory=set)
     shuffle_files: bool = True
     manufacturer: str = "SIEMENS"
@@ -142,14 +149,53 @@ def base_dataset(spec: CineSpec, sop_class: UID, series_uid: str, series_number:
     return ds
 
 
-def _image(spec: CineSpec, slice_index: int, phase_index: int) -> np.ndarray:
-    return np.full((spec.rows, spec.columns), pixel_value(slice_index, phase_index), dtype=np.uint16)
+def expected_image(spec: CineSpec, slice_index: int, phase_index: int) -> np.ndarray:
+    """The stored pixels of (slice, phase): ``pixel_value`` everywhere, plus a texture when ``spec.texture`` is set.
+
+    The texture, ((7·column + 13·row) mod 32), is 0 at the first pixel, so
+    ``pixel_value`` can still be read there. It gives a codec edges to encode.
+    """
+    image = np.full((spec.rows, spec.columns), pixel_value(slice_index, phase_index), dtype=np.uint16)
+    if spec.texture:
+        rows, columns = np.indices(image.shape)
+        image += ((7 * columns + 13 * rows) % 32).astype(np.uint16)
+    return image
 
 
 def _set_pixels(ds: Dataset, pixels: np.ndarray, transfer_syntax: UID) -> None:
+    if transfer_syntax == JPEGBaseline8Bit:
+        _set_jpeg_baseline_pixels(ds, pixels)
+        return
     ds.PixelData = pixels.tobytes()
     if transfer_syntax != ExplicitVRLittleEndian:
+        # pydicom's encoders: pylibjpeg-openjpeg for JPEG 2000, pyjpegls for JPEG-LS, its own for RLE.
         ds.compress(transfer_syntax, pixels)
+
+
+def _set_jpeg_baseline_pixels(ds: Dataset, pixels: np.ndarray) -> None:
+    """Store ``pixels`` as 8-bit JPEG baseline (ISO 10918-1 process 1), one Pillow-encoded frame each.
+
+    pydicom has no JPEG baseline encoder. At quality 100 every quantisation
+    step is 1, so uniform images decode to their exact values and textured
+    ones to within a few grey levels.
+    """
+    if pixels.max() > 255:
+        raise ValueError(f"JPEG baseline holds 8-bit samples; pixel value {pixels.max()} does not fit, use fewer slices")
+    frames = pixels.reshape(-1, *pixels.shape[-2:]).astype(np.uint8)
+    encoded = []
+    for frame in frames:
+        buffer = BytesIO()
+        Image.fromarray(frame, mode="L").save(buffer, format="JPEG", quality=100)
+        encoded.append(buffer.getvalue())
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionMethod = "ISO_10918_1"
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
 
 
 def write_cine(folder: Path, spec: CineSpec) -> list[Path]:
@@ -182,7 +228,7 @@ def write_cine(folder: Path, spec: CineSpec) -> list[Path]:
                 ds.SliceLocation = round(float(np.dot(spec.position(slice_index), slice_normal(orthonormal(spec.orientation)))), 4)
             ds.TriggerTime = round(spec.trigger_time(slice_index, phase_index), 3)
             ds.AcquisitionTime = f"1020{slice_index:02d}.000000"
-            _set_pixels(ds, _image(spec, slice_index, phase_index), spec.transfer_syntax)
+            _set_pixels(ds, expected_image(spec, slice_index, phase_index), spec.transfer_syntax)
             name = f"{generate_uid()}.dcm" if spec.shuffle_files else f"s{slice_index:02d}_p{phase_index:02d}.dcm"
             path = folder / name
             ds.save_as(path, enforce_file_format=True)
@@ -239,7 +285,7 @@ def write_enhanced_cine(path: Path, spec: CineSpec, frame_order: Sequence[tuple[
         per_frame.append(item)
     ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
 
-    pixels = np.stack([_image(spec, s, p) for s, p in order])
+    pixels = np.stack([expected_image(spec, s, p) for s, p in order])
     _set_pixels(ds, pixels, spec.transfer_syntax)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
@@ -272,7 +318,7 @@ def write_bad_files(folder: Path, study_uid: str) -> dict[str, Path]:
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     del ds.StudyInstanceUID
-    ds.PixelData = _image(spec, 0, 0).tobytes()
+    ds.PixelData = expected_image(spec, 0, 0).tobytes()
     ds.save_as(files["missing_uid"], enforce_file_format=True)
 
     ds = base_dataset(spec, MRImageStorage, generate_uid(), 98)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.uid import MPEG4HP41, UID, RLELossless
+from pydicom.pixels import pixel_array
+from pydicom.uid import MPEG4HP41, UID, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from indexer.summary import ScanSummary
 from tests.dicom_factory import (
     JPEG2000Lossless,
     CineSpec,
+    expected_image,
     long_axis_orientation,
     new_study_uid,
     pixel_value,
@@ -141,9 +143,26 @@ def test_missing_slice_location(settings: Settings, tmp_path: Path) -> None:
         assert_pixels_in_grid_order(session, series)
 
 
-@pytest.mark.parametrize("syntax", [JPEG2000Lossless, RLELossless])
-def test_compressed_series_decodes(settings: Settings, tmp_path: Path, syntax: UID) -> None:
-    spec = CineSpec(study_uid=new_study_uid(), slices=2, phases=3, rows=64, columns=64, transfer_syntax=syntax)
+# Largest error in grey levels that each syntax may leave in the textured test images.
+# JPEG baseline at quality 100 is the only lossy one: pylibjpeg and Pillow both decode within 1.
+COMPRESSED_SYNTAXES = [(JPEG2000Lossless, 0), (RLELossless, 0), (JPEGLSLossless, 0), (JPEGBaseline8Bit, 2)]
+
+
+def assert_pixels_match(session: Session, series: Series, spec: CineSpec, tolerance: int) -> None:
+    pixels = read_series_pixels(session, series.id)
+    assert pixels.array.shape == (spec.slices, spec.phases, spec.rows, spec.columns)
+    for slice_index in range(spec.slices):
+        for phase_index in range(spec.phases):
+            expected = expected_image(spec, slice_index, phase_index).astype(np.float32)
+            error = np.abs(pixels.array[slice_index, phase_index] - expected).max()
+            assert error <= tolerance, (slice_index, phase_index, error)
+
+
+@pytest.mark.parametrize(("syntax", "tolerance"), COMPRESSED_SYNTAXES)
+def test_compressed_series_decodes(settings: Settings, tmp_path: Path, syntax: UID, tolerance: int) -> None:
+    spec = CineSpec(
+        study_uid=new_study_uid(), slices=2, phases=3, rows=64, columns=64, transfer_syntax=syntax, texture=True
+    )
     write_cine(tmp_path / "archive", spec)
 
     summary = scan(settings, tmp_path / "archive")
@@ -152,7 +171,33 @@ def test_compressed_series_decodes(settings: Settings, tmp_path: Path, syntax: U
     with open_session(settings) as session:
         syntaxes = set(session.scalars(select(Instance.transfer_syntax_uid)))
         assert syntaxes == {str(syntax)}
-        assert_pixels_in_grid_order(session, only_series(session))
+        assert_pixels_match(session, only_series(session), spec, tolerance)
+
+
+@pytest.mark.parametrize(("syntax", "tolerance"), [(JPEGLSLossless, 0), (JPEGBaseline8Bit, 2)])
+def test_compressed_enhanced_decodes(settings: Settings, tmp_path: Path, syntax: UID, tolerance: int) -> None:
+    spec = CineSpec(
+        study_uid=new_study_uid(), slices=2, phases=4, rows=32, columns=32, transfer_syntax=syntax, texture=True
+    )
+    write_enhanced_cine(tmp_path / "archive" / "enhanced.dcm", spec)
+
+    summary = scan(settings, tmp_path / "archive")
+
+    assert summary.files_by_status == {"dicom": 1}
+    with open_session(settings) as session:
+        assert_pixels_match(session, only_series(session), spec, tolerance)
+
+
+@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEGLSLossless, JPEG2000Lossless])
+def test_pylibjpeg_decodes_factory_files(tmp_path: Path, syntax: UID) -> None:
+    """pylibjpeg is the decoder the project installs; the other plugins here come from the test extra or Pillow."""
+    spec = CineSpec(study_uid=new_study_uid(), slices=1, phases=1, rows=64, columns=64, transfer_syntax=syntax, texture=True)
+    path = write_cine(tmp_path / "archive", spec)[0]
+
+    decoded = pixel_array(str(path), decoding_plugin="pylibjpeg")
+
+    tolerance = dict(COMPRESSED_SYNTAXES)[syntax]
+    assert np.abs(decoded.astype(np.float32) - expected_image(spec, 0, 0)).max() <= tolerance
 
 
 def test_syntax_without_decoder_is_error(settings: Settings, tmp_path: Path) -> None:
