@@ -262,11 +262,11 @@ def _plain_values(dataset: Dataset, keywords_by_tag: dict[int, str], encodings: 
     ``encodings`` are the Python codecs of SpecificCharacterSet.
     """
     values: dict[str, Any] = {}
-    for tag in list(dataset.keys()):
+    # items() gives the elements as read, RawDataElement or DataElement, without converting them.
+    for tag, element in list(dataset.items()):
         keyword = keywords_by_tag.get(tag)
         if keyword is None:
             continue
-        element = dataset.get_item(tag)
         # Raw elements read under Implicit VR carry no VR.
         vr = element.VR or dictionary_VR(tag)
         if vr == "SQ":
