@@ -86,6 +86,8 @@ class ClipSettings:
             if len(self.sax_positions) != 3:
                 raise ValueError(f"sax_positions must give 3 slices (basal, mid, apical), got {self.sax_positions}")
             return CINE_VIEW_TYPES[:3] if kind == "cine" else LGE_VIEW_TYPES
+        if kind == "cine" and view == "lvot":
+            return ("3ch",)
         if kind == "cine" and view in CLIP_VIEWS:
             return (view,)
         raise ValueError(f"a {kind} series of view {view!r} has no clip; clips exist for cine {CLIP_VIEWS} and LGE sax")
@@ -381,7 +383,7 @@ def select_study_series(session: Session, study_pk: int) -> list[Series]:
     """Return the series a study's clips come from, in :data:`CLIP_VIEWS` order and then the LGE SAX stack.
 
     At most one complete cine series per view and one complete LGE SAX
-    series. Where there are several, the one with the most slices and then
+    series. An LVOT cine stands in for a missing 3CH cine. Where there are several, the one with the most slices and then
     the most phases wins (the lowest id on a tie).
     """
     candidates = session.scalars(
@@ -391,6 +393,10 @@ def select_study_series(session: Session, study_pk: int) -> list[Series]:
     for series in sorted(candidates, key=lambda s: (-s.slices, -s.phases, s.id)):
         if (series.kind == "cine" and series.view in CLIP_VIEWS) or (series.kind == "lge" and series.view == "sax"):
             best.setdefault((series.kind, series.view), series)
+    # Many sites call the three-chamber view the LVOT view, so an LVOT cine fills a missing 3CH slot.
+    for series in sorted(candidates, key=lambda s: (-s.phases, s.id)):
+        if series.kind == "cine" and series.view == "lvot":
+            best.setdefault(("cine", "3ch"), series)
     keys = [("cine", view) for view in CLIP_VIEWS] + [("lge", "sax")]
     return [best[key] for key in keys if key in best]
 

@@ -29,7 +29,7 @@ class VideoConfig:
     """Widths of the stem and of each residual block, and the (time, row, column) stride of each block."""
 
     widths: tuple[int, ...] = (16, 32, 64, 128)
-    strides: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (2, 2, 2), (2, 2, 2))
+    strides: tuple[tuple[int, int, int], ...] = ((2, 2, 2), (2, 2, 2), (1, 2, 2))
     dropout: float = 0.1
 
 
