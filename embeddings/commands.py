@@ -31,6 +31,10 @@ def train(
     weight_decay: float = typer.Option(0.05, "--weight-decay", help="AdamW weight decay of matrices and kernels."),
     warmup_epochs: float = typer.Option(2.0, "--warmup-epochs", help="Epochs of linear learning-rate warmup."),
     seed: int = typer.Option(0, "--seed", help="Seed of the patient split, initialisation, batches and augmentation."),
+    train_fraction: float = typer.Option(0.7, "--train-fraction", min=0.0, max=1.0, help="Share of patients in the training split."),
+    validation_fraction: float = typer.Option(
+        0.15, "--validation-fraction", min=0.0, max=1.0, help="Share of patients in the validation split; the rest is test."
+    ),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random rotation, mirroring, scaling, gamma and noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/last.pt."),
     synthetic: bool = typer.Option(
@@ -47,6 +51,9 @@ def train(
     from embeddings.training import train as run_training
     from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 
+    if train_fraction + validation_fraction > 1.0:
+        logger.error("--train-fraction plus --validation-fraction is %.2f; it must be at most 1", train_fraction + validation_fraction)
+        raise typer.Exit(2)
     settings = resolve_settings(data_dir, database_url)
     settings.ensure_dirs()
     options = TrainOptions(
@@ -57,6 +64,7 @@ def train(
         weight_decay=weight_decay,
         warmup_epochs=warmup_epochs,
         seed=seed,
+        split_fractions=(train_fraction, validation_fraction),
         augment=augment,
         max_studies=max_studies,
     )

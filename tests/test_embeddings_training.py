@@ -87,3 +87,26 @@ def test_train_command_rejects_empty_catalog(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path / "empty"), "--epochs", "1", "--no-progress"])
     assert result.exit_code == 2
+
+
+def test_train_command_with_progress(sunnybrook_training_catalog, tmp_path: Path) -> None:
+    from cmr_search.cli import app
+
+    output = tmp_path / "cli-run"
+    arguments = [
+        "train", "--data-dir", str(sunnybrook_training_catalog.data_dir), "--output", str(output),
+        "--epochs", "1", "--batch-size", "3", "--seed", "5", "--train-fraction", "0.5", "--validation-fraction", "0.5",
+        "--synthetic-data",
+    ]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["checkpoint"] == str(output / BEST_CHECKPOINT)
+    assert load_encoder(weights=output / BEST_CHECKPOINT, device="cpu").trained_on_synthetic_data is True
+
+
+def test_train_command_rejects_bad_fractions(tmp_path: Path) -> None:
+    from cmr_search.cli import app
+
+    arguments = ["train", "--data-dir", str(tmp_path), "--train-fraction", "0.9", "--validation-fraction", "0.2"]
+    assert CliRunner().invoke(app, arguments).exit_code == 2
