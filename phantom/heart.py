@@ -137,8 +137,8 @@ class HeartModel:
     def _build_rv(self, rng: np.random.Generator) -> None:
         outer = self.a_ed + float(self.wall_ed[np.argmin(np.abs(ANGLES_RAD))])
         self.rv_shape = RVShape(
-            center=np.array([0.75 * outer, rng.uniform(-4.0, 4.0), 0.0]),
-            axes=np.array([0.75 * outer, 1.55 * outer, 0.85 * self.c_ed]),
+            center=np.array([0.8 * outer, rng.uniform(-4.0, 4.0), 0.0]),
+            axes=np.array([0.95 * outer, 1.25 * outer, 0.8 * self.c_ed]),
             base_above_lv_mm=float(rng.uniform(2.0, 8.0)),
         )
         spec = self.spec
@@ -279,12 +279,15 @@ class HeartModel:
         """Signed distance to the anterolateral and posteromedial papillary muscles."""
         length = state.base_h3 - self.apex_h3
         distances = []
-        for angle_deg in (145.0, -125.0):
+        # Anterolateral and posteromedial muscles, rooted in the wall and
+        # leaning inwards towards the mitral leaflets.
+        for angle_deg in (140.0, -115.0):
             theta = math.radians(angle_deg)
-            radius = 0.62 * float(np.interp(theta, ANGLES_RAD, state.lv_a, period=2 * np.pi))
-            foot = np.array([radius * math.cos(theta), radius * math.sin(theta), self.apex_h3 + 0.25 * length])
-            head = np.array([0.8 * foot[0], 0.8 * foot[1], self.apex_h3 + 0.62 * length])
-            distances.append(shapes.capsule(points, foot, head, 4.5))
+            radius = float(np.interp(theta, ANGLES_RAD, state.lv_a, period=2 * np.pi))
+            direction = np.array([math.cos(theta), math.sin(theta), 0.0])
+            foot = 0.85 * radius * direction + np.array([0.0, 0.0, self.apex_h3 + 0.22 * length])
+            head = 0.62 * radius * direction + np.array([0.0, 0.0, self.apex_h3 + 0.6 * length])
+            distances.append(shapes.capsule(points, foot, head, 5.0))
         return np.minimum(*distances)
 
     def scar_weight(self, points: np.ndarray, state: HeartState, endo: np.ndarray, epi: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from phantom.study import StudyPlan, plan_study
 
 PREVIEW_SEED = 2026
 TILE_PX = 176
+ZOOM = 1.6  # the tiles show the central 1/1.6 of each field of view
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,17 @@ def _frames(plan: StudyPlan, view: str, kind: str, phases: tuple[float, ...]) ->
     return render_series(plan, SeriesLayout(kind, view, planes, levels, phases)).pixels[0]
 
 
-def _tile(image: np.ndarray, size: int = TILE_PX) -> Image.Image:
-    """Window to the 1st-99.5th percentile and fit into a square tile."""
+def _tile(image: np.ndarray, size: int = TILE_PX, zoom: float = ZOOM) -> Image.Image:
+    """Crop the central part (planes are centred on the heart), window it and fit it into a square tile."""
+    rows, columns = image.shape
+    keep_rows, keep_columns = int(rows / zoom), int(columns / zoom)
+    top, left = (rows - keep_rows) // 2, (columns - keep_columns) // 2
+    image = image[top : top + keep_rows, left : left + keep_columns]
     low, high = np.percentile(image, [1.0, 99.5])
     scaled = np.clip((image.astype(np.float32) - low) / max(high - low, 1.0), 0.0, 1.0)
     picture = Image.fromarray((scaled * 255).astype(np.uint8))
-    picture.thumbnail((size, size))
+    scale = size / max(picture.size)
+    picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.BICUBIC)
     tile = Image.new("L", (size, size))
     tile.paste(picture, ((size - picture.width) // 2, (size - picture.height) // 2))
     return tile
