@@ -30,7 +30,7 @@ class Example:
 
     title: str
     scenario: str
-    wanted: dict[str, bool]  # labels the example must have
+    required_labels: dict[str, bool]  # label values the example must have
 
 
 EXAMPLES = (
@@ -48,9 +48,9 @@ def find_study(example: Example, seed: int = PREVIEW_SEED) -> StudyPlan:
         if not plan.acquisition.has_lge:
             continue
         labels = study_labels(study_parameters(plan))
-        if all(labels[name] == value for name, value in example.wanted.items()):
+        if all(labels[name] == value for name, value in example.required_labels.items()):
             return plan
-    raise LookupError(f"no study of scenario {example.scenario!r} with {example.wanted} among 200 of seed {seed}")
+    raise LookupError(f"no study of scenario {example.scenario!r} with {example.required_labels} among 200 of seed {seed}")
 
 
 def _frames(plan: StudyPlan, view: str, kind: str, phases: tuple[float, ...]) -> np.ndarray:
