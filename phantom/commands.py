@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_data(
-    out: Path = typer.Argument(..., help="Folder to write into; created if missing."),
+    out: Path = typer.Argument(..., help="Folder to write into, created if missing. OUT/dicom must be empty or absent."),
     studies: int = typer.Option(50, "--studies", min=1, help="Number of studies to generate."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same archive."),
     pathology_mix: str = typer.Option(
