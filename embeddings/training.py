@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from embeddings.augment import AugmentSettings, augment_clips
 from embeddings.checkpoint import load_checkpoint, save_checkpoint
-from embeddings.clips import ClipCache
+from embeddings.clips import CINE_VIEW_TYPES, LGE_VIEW_TYPES, VIEW_TYPES, ClipCache
 from embeddings.data import DEFAULT_SPLIT_FRACTIONS, ClipTable, StudyRecord, load_clip_table, load_study_records
 from embeddings.inference import autocast_for, batch_tensors, default_device, encode_clip_table
 from embeddings.metrics import retrieval_metrics
@@ -54,6 +54,11 @@ class TrainOptions:
     seed: int = 0
     split_fractions: tuple[float, float] = DEFAULT_SPLIT_FRACTIONS  # train and validation shares of patients; the rest is test
     augment: bool = True
+    # Training drops views at random so that studies with fewer views, such as real SAX-only
+    # archives, look like something the model has seen: all but the cine SAX slots with
+    # probability sax_only_probability, else each other view group with probability view_dropout.
+    sax_only_probability: float = 0.2
+    view_dropout: float = 0.15
     max_studies: int | None = None  # use only the first N training studies (for smoke tests)
 
 
@@ -128,6 +133,28 @@ def prepare_training_data(
         features[split] = model.text.sentence_features([impressions[pk] for pk in table.study_pks]).cpu()
     logger.info("training on %d studies, validating on %d", len(tables["train"]), len(tables["validation"]))
     return TrainingData(tables["train"], tables["validation"], features["train"], features["validation"])
+
+
+# Slot groups that are dropped together: one per series kind and view.
+VIEW_GROUPS: tuple[tuple[str, ...], ...] = (("2ch",), ("3ch",), ("4ch",), LGE_VIEW_TYPES)
+SAX_CINE_SLOTS = [VIEW_TYPES.index(view_type) for view_type in CINE_VIEW_TYPES[:3]]
+
+
+def drop_views(present: torch.Tensor, generator: torch.Generator, sax_only_probability: float, view_dropout: float) -> torch.Tensor:
+    """Return a copy of the (B, slots) present mask with random view groups removed.
+
+    The cine SAX slots are never dropped, and a study without them keeps all its views.
+    """
+    kept = present.clone()
+    has_sax = present[:, SAX_CINE_SLOTS].any(dim=1).cpu()
+    sax_only = torch.rand(len(present), generator=generator) < sax_only_probability
+    for group in VIEW_GROUPS:
+        slots = [VIEW_TYPES.index(view_type) for view_type in group]
+        drop = (sax_only | (torch.rand(len(present), generator=generator) < view_dropout)) & has_sax
+        rows = drop.nonzero().flatten().to(present.device)
+        for slot in slots:
+            kept[rows, slot] = False
+    return kept
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -225,6 +252,7 @@ class Trainer:
             clips, view_types, present = batch_tensors(self.data.train, indices, self.device)
             if self.options.augment:
                 clips = augment_clips(clips, self.generator)
+                present = drop_views(present, self.generator, self.options.sax_only_probability, self.options.view_dropout)
             features = self.data.train_features[indices].to(self.device)
             with autocast_for(self.device):
                 video, text, logit_scale = self.model(clips, view_types, present, features)

@@ -7,12 +7,21 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from embeddings.checkpoint import load_checkpoint
-from embeddings.clips import ClipCache
+from embeddings.clips import VIEW_TYPES, ClipCache
 from embeddings.factory import load_encoder
-from embeddings.training import BEST_CHECKPOINT, HISTORY_FILE, LAST_CHECKPOINT, TrainOptions, train, warmup_cosine
+from embeddings.training import (
+    BEST_CHECKPOINT,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    TrainOptions,
+    drop_views,
+    train,
+    warmup_cosine,
+)
 from indexer.catalog.session import create_catalog_engine, session_factory
 
 # With seed 5 and half the patients for training, the five Sunnybrook patients split 3 train / 2 validation.
@@ -110,3 +119,16 @@ def test_train_command_rejects_bad_fractions(tmp_path: Path) -> None:
 
     arguments = ["train", "--data-dir", str(tmp_path), "--train-fraction", "0.9", "--validation-fraction", "0.2"]
     assert CliRunner().invoke(app, arguments).exit_code == 2
+
+
+def test_drop_views_keeps_sax_cine() -> None:
+    present = torch.ones(400, len(VIEW_TYPES), dtype=torch.bool)
+    present[:20, :3] = False  # studies without a cine SAX stack keep every view
+    kept = drop_views(present, torch.Generator().manual_seed(0), sax_only_probability=0.5, view_dropout=0.5)
+
+    assert kept[:20].equal(present[:20])
+    assert kept[20:, :3].all()
+    sax_only_share = float((kept[20:, 3:].sum(dim=1) == 0).float().mean())
+    assert 0.45 < sax_only_share < 0.62  # expected 0.5 + 0.5 × 0.5⁴ ≈ 0.53: SAX-only draws plus all four groups dropped
+    lge_slots = [VIEW_TYPES.index(v) for v in ("lge_basal", "lge_mid", "lge_apical")]
+    assert kept[:, lge_slots].all(dim=1).equal(kept[:, lge_slots].any(dim=1))  # the LGE levels drop together
