@@ -104,7 +104,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, objec
 
     rss_before = rss_mib()
     started = time.perf_counter()
-    app = create_app(settings, encoder, index_config=config, migrate=False)
+    app = create_app(settings, encoder, index_config=config, migrate=False, threads_per_query=1)
     result["app_start_s"] = round(time.perf_counter() - started, 2)
     result["index_ram_bytes_per_study"] = round((rss_mib() - rss_before) * 2**20 / size, 1)
     backend = app.state.backend

@@ -54,18 +54,19 @@ def create_app(
     index_config: IndexConfig | None = None,
     allow_mismatch: bool = False,
     migrate: bool = True,
-    threads_per_query: int | None = 1,
+    threads_per_query: int | None = None,
 ) -> FastAPI:
     """Build the app over the catalog and index of ``settings``.
 
     ``model`` is an encoder, or a name for ``embeddings.factory.load_encoder``
     (with ``weights`` and ``tokenizer``). ``migrate`` applies pending catalog
     migrations first, so an empty data directory serves the empty-archive page.
-    ``threads_per_query`` caps the OpenMP threads of faiss and the BLAS
-    threads of numpy for the whole process (None leaves them alone). The
-    server runs requests in parallel on its thread pool, and on a loaded
-    2-core machine one thread per query made an exact search over 10^4
-    vectors take 0.8 ms instead of 17 ms.
+    ``threads_per_query`` caps the threads of faiss, BLAS and torch for the
+    whole process; ``cmr-search serve`` passes 1, and None (the default,
+    for tests and embedding programs) leaves them alone. The server runs
+    requests in parallel on its thread pool, and on a loaded 2-core machine
+    one thread per query made an exact search over 10^4 vectors take 0.8 ms
+    instead of 17 ms.
 
     Raises:
         IndexMismatchError: the index does not match the catalog or the model,

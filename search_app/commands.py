@@ -77,7 +77,7 @@ def serve(
 
     settings = resolve_settings(data_dir, database_url)
     try:
-        app = create_app(settings, model, weights=weights, tokenizer=tokenizer)
+        app = create_app(settings, model, weights=weights, tokenizer=tokenizer, threads_per_query=1)
     except IndexMismatchError as mismatch:
         logger.error("%s", mismatch.message)
         raise typer.Exit(3) from mismatch
