@@ -257,6 +257,7 @@ def test_study_page_shows_study(indexed_app: IndexedApp) -> None:
     assert f"IMPRESSION: {impression_of(spec.findings)}" in html
     assert SYNTHETIC_MODEL_NOTE in html
     assert html.count('<th scope="row">') == len(FINDINGS)
+    assert html.count("<td>none fitted</td>") == len(FINDINGS)
     assert "Short axis: real" in html
     assert "4-chamber: filled" in html
     for view_caption in ("Short axis · cine", "2-chamber · cine", "4-chamber · cine"):
