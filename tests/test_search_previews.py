@@ -24,7 +24,7 @@ from search_app.previews import (
     render_preview,
     window_to_uint8,
 )
-from tests.search_fixtures import KeywordEncoder, StudySpec, add_studies, write_cine_dicom
+from tests.search_fixtures import KeywordEncoder, StudySpec, add_studies, index_catalog, write_cine_dicom
 
 
 def webp_frames(data: bytes) -> tuple[int, list[int], tuple[int, int], list[np.ndarray]]:
@@ -152,6 +152,7 @@ def test_pending_previews_rendered_once(settings: Settings, catalog: sessionmake
 def test_preview_route_serves_webp(settings: Settings, catalog: sessionmaker[Session], cine_study: tuple[int, int]) -> None:
     _, series_pk = cine_study
     render_pending_previews(catalog, settings, BuildSummary("keyword"), progress=False)
+    index_catalog(settings, catalog, KeywordEncoder())
     client = TestClient(create_app(settings, KeywordEncoder()))
 
     response = client.get(f"/previews/{series_pk}.webp")
