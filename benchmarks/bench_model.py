@@ -8,7 +8,7 @@ in the same run, because the machines are shared and absolute speed varies:
 - one query through lexicon and text tower against the text tower alone
   (what the lexicon costs).
 
-Run: ``python benchmarks/bench_model.py [--device cuda] [--repeats 5]``.
+Run: ``python benchmarks/bench_model.py [--device cuda] [--repeats 9] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -40,15 +40,20 @@ QUERIES = (
 )
 
 
-def median_seconds(function: Callable[[], object], repeats: int) -> float:
-    """Return the median wall time of ``function`` over ``repeats`` calls after one warm-up call."""
-    function()
-    times = []
+def paired_median_seconds(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Return the median wall times of two functions timed alternately, after one warm-up call each.
+
+    Alternating the two spreads changes in machine load over both figures.
+    """
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for function, bucket in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            function()
+            bucket.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def full_3d_variant(tower: VideoTower) -> VideoTower:
@@ -75,30 +80,37 @@ def video_figures(encoder, device: torch.device, batch: int, repeats: int) -> di
     present = torch.ones(batch, slots, dtype=torch.bool, device=device)
     clip_count = batch * slots
     figures: dict[str, float] = {"batch_studies": batch, "clips_per_study": slots}
-    for label, model in (("factorised", tower), ("full_3d", full_3d_variant(tower).to(device))):
-        model.eval()
+    full_3d = full_3d_variant(tower).to(device)
 
-        def infer() -> None:
+    def infer(model: VideoTower) -> Callable[[], None]:
+        def run() -> None:
+            model.eval()
             with torch.no_grad(), autocast_for(device):
                 model(clips, view_types, present)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        model.train()
+        return run
 
-        def step() -> None:
+    def step(model: VideoTower) -> Callable[[], None]:
+        def run() -> None:
+            model.train()
             with autocast_for(device):
                 model(clips, view_types, present).float().sum().backward()
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        train_seconds = median_seconds(step, repeats)
-        model.eval()
-        figures[f"{label}_inference_clips_per_s"] = clip_count / median_seconds(infer, repeats)
-        figures[f"{label}_training_clips_per_s"] = clip_count / train_seconds
+        return run
+
+    factorised_infer, full_infer = paired_median_seconds(infer(tower), infer(full_3d), repeats)
+    factorised_step, full_step = paired_median_seconds(step(tower), step(full_3d), repeats)
     tower.eval()
-    figures["inference_speedup_vs_full_3d"] = figures["factorised_inference_clips_per_s"] / figures["full_3d_inference_clips_per_s"]
-    figures["training_speedup_vs_full_3d"] = figures["factorised_training_clips_per_s"] / figures["full_3d_training_clips_per_s"]
+    figures["factorised_inference_clips_per_s"] = clip_count / factorised_infer
+    figures["full_3d_inference_clips_per_s"] = clip_count / full_infer
+    figures["factorised_training_clips_per_s"] = clip_count / factorised_step
+    figures["full_3d_training_clips_per_s"] = clip_count / full_step
+    figures["inference_speedup_vs_full_3d"] = full_infer / factorised_infer
+    figures["training_speedup_vs_full_3d"] = full_step / factorised_step
     return figures
 
 
@@ -119,13 +131,14 @@ def query_figures(encoder, repeats: int) -> dict[str, float]:
         finally:
             text.lexicon = lexicon
 
-    expand_only = median_seconds(lambda: [lexicon.expand(q) for q in QUERIES], repeats) / len(QUERIES)
-    with_ms = median_seconds(with_lexicon, repeats) / len(QUERIES) * 1000
-    without_ms = median_seconds(without_lexicon, repeats) / len(QUERIES) * 1000
+    expand_seconds, _ = paired_median_seconds(lambda: [lexicon.expand(q) for q in QUERIES], lambda: None, repeats)
+    with_seconds, without_seconds = paired_median_seconds(with_lexicon, without_lexicon, repeats)
+    with_ms = with_seconds / len(QUERIES) * 1000
+    without_ms = without_seconds / len(QUERIES) * 1000
     return {
         "query_ms_with_lexicon": with_ms,
         "query_ms_without_lexicon": without_ms,
-        "lexicon_expand_ms": expand_only * 1000,
+        "lexicon_expand_ms": expand_seconds / len(QUERIES) * 1000,
         "lexicon_cost_ratio": with_ms / without_ms,
     }
 
@@ -134,8 +147,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--batch", type=int, default=8, help="studies per forward pass")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per figure (the median is reported)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed repetitions per figure (the median is reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's choice]")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
     encoder = load_encoder("default", device=str(device))

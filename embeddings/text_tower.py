@@ -82,8 +82,12 @@ class TextTower(nn.Module):
         chunks = []
         prepared = self.prepare(texts)
         for start in range(0, len(prepared), batch_size):
-            tokens = self.tokenizer(prepared[start : start + batch_size]).to(device)
+            tokens = self.tokenizer(prepared[start : start + batch_size])
             attention_mask = (tokens != self.encoder.config.pad_token_id).long()
+            # The tokenizer pads to context_length. Trailing padding is masked out of attention and
+            # pooling, so cutting it changes nothing but the cost, which is several times lower for a short query.
+            longest = max(int(attention_mask.sum(dim=1).max()), 1)
+            tokens, attention_mask = tokens[:, :longest].to(device), attention_mask[:, :longest].to(device)
             output = self.encoder.transformer(input_ids=tokens, attention_mask=attention_mask)
             chunks.append(self.encoder.pooler(output, attention_mask).float())
         if not chunks:
