@@ -35,7 +35,15 @@ def train(
     validation_fraction: float = typer.Option(
         0.15, "--validation-fraction", min=0.0, max=1.0, help="Share of patients in the validation split; the rest is test."
     ),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random rotation, mirroring, scaling, gamma and noise."),
+    augment: bool = typer.Option(
+        True, "--augment/--no-augment", help="Random rotation, mirroring, scaling, gamma, noise and view dropout."
+    ),
+    sax_only_probability: float = typer.Option(
+        0.2, "--sax-only-probability", min=0.0, max=1.0, help="Chance that a training study keeps only its cine SAX slots."
+    ),
+    view_dropout: float = typer.Option(
+        0.15, "--view-dropout", min=0.0, max=1.0, help="Chance that each other view (2CH, 3CH, 4CH, LGE) of a training study is dropped."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/last.pt."),
     synthetic: bool = typer.Option(
         False, "--synthetic-data", help="Record in the checkpoint that the catalog contains synthetic (phantom) studies only."
@@ -66,6 +74,8 @@ def train(
         seed=seed,
         split_fractions=(train_fraction, validation_fraction),
         augment=augment,
+        sax_only_probability=sax_only_probability,
+        view_dropout=view_dropout,
         max_studies=max_studies,
     )
     output_dir = output or settings.model_dir / Path(config).stem
