@@ -82,6 +82,8 @@ def classify_kind(group: FrameGroup, grid: Grid) -> Label:
 
     if grid.phases == 1 and _has_orthogonal_sibling(group):
         return Label("scout", "structure: single-phase planes orthogonal to others of the same series")
+    if grid.phases == 1 and _inversion_recovery(group):
+        return Label("lge", "structure: single-phase inversion-recovery images (InversionTime or ScanningSequence IR)")
     cardiac_images = group.first.header.get("CardiacNumberOfImages")
     gated = grid.order_rule.endswith("TriggerTime") or (isinstance(cardiac_images, int) and cardiac_images > 1)
     if gated and grid.phases >= MIN_CINE_PHASES:
@@ -146,6 +148,16 @@ def _parallel(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _contains_long_axis(normal: np.ndarray, sax_normal: np.ndarray) -> bool:
     return bool(abs(float(np.dot(normal, sax_normal))) <= np.sin(np.radians(LONG_AXIS_TOLERANCE_DEG)))
+
+
+def _inversion_recovery(group: FrameGroup) -> bool:
+    header = group.first.header
+    inversion_time = header.get("InversionTime")
+    if isinstance(inversion_time, (int, float)) and inversion_time > 0:
+        return True
+    scanning = header.get("ScanningSequence") or ()
+    values = [scanning] if isinstance(scanning, str) else list(scanning)
+    return any(str(value).upper() == "IR" for value in values)
 
 
 def _has_orthogonal_sibling(group: FrameGroup) -> bool:

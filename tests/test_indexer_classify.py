@@ -127,3 +127,22 @@ def test_unnamed_ungated_dynamics_are_perfusion() -> None:
     labels = classify(dynamics)
 
     assert labels[5] == ("perfusion", "sax")
+
+
+@pytest.mark.parametrize(
+    ("description", "extra"),
+    [
+        ("IR_TFE_SA", {"InversionTime": 300.0}),
+        ("", {"ScanningSequence": ["GR", "IR"]}),
+    ],
+)
+def test_single_phase_inversion_recovery_is_lge(description: str, extra: dict) -> None:  # type: ignore[type-arg]
+    labels = classify(series_headers(description, slices=10, phases=1, **extra))
+
+    assert labels[5] == ("lge", "sax")
+
+
+def test_single_phase_without_inversion_is_not_lge() -> None:
+    labels = classify(series_headers("", slices=10, phases=1, InversionTime=0.0))
+
+    assert labels[5][0] != "lge"
