@@ -64,7 +64,7 @@ APEX_DIRECTION_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """How clips are made. Any change here gives new cache keys."""
+    """Parameters of clip making. Any change here gives new cache keys."""
 
     frames: int = 16
     size: int = 64  # output height and width in pixels
@@ -383,7 +383,7 @@ def select_study_series(session: Session, study_pk: int) -> list[Series]:
     """Return the series a study's clips come from, in :data:`CLIP_VIEWS` order and then the LGE SAX stack.
 
     At most one complete cine series per view and one complete LGE SAX
-    series. An LVOT cine stands in for a missing 3CH cine. Where there are several, the one with the most slices and then
+    series. An LVOT cine replaces a missing 3CH cine. Where there are several, the one with the most slices and then
     the most phases wins (the lowest id on a tie).
     """
     candidates = session.scalars(

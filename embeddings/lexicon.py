@@ -4,7 +4,7 @@ A general sentence encoder has seen "LV" and "EF" rarely, so it matches them
 on letters, not meaning: "dilated LV with reduced EF" lands near a report
 about the right ventricle, and "HCM" near nothing in particular. Expanding
 the abbreviations first ("dilated left ventricle with reduced ejection
-fraction") lets the encoder use what it knows about the words.
+fraction") lets the encoder use what it learned about the words.
 
 The abbreviations are data, in ``lexicon/cmr_abbreviations.tsv``.
 """
@@ -27,7 +27,7 @@ _WORD_END = r"(?![A-Za-z0-9])"
 
 @dataclass(frozen=True)
 class Abbreviation:
-    """One lexicon entry; ``ignore_case`` says whether "lv" matches like "LV"."""
+    """One lexicon entry. With ``ignore_case``, "lv" matches like "LV"."""
 
     abbreviation: str
     expansion: str
