@@ -79,11 +79,11 @@ def read_lexicon(path: Path) -> Lexicon:
     entries = []
     with path.open(encoding="utf-8", newline="") as stream:
         lines = (line for line in stream if not line.startswith("#"))
-        for line_number, row in enumerate(csv.DictReader(lines, delimiter="\t"), start=2):
+        for row_number, row in enumerate(csv.DictReader(lines, delimiter="\t"), start=1):
             abbreviation, expansion, match = (row.get(key, "").strip() for key in ("abbreviation", "expansion", "match"))
             if not abbreviation or not expansion or match not in ("any", "exact"):
                 raise ValueError(
-                    f"{path}: invalid lexicon row {line_number} after the comments: expected "
+                    f"{path}: invalid data row {row_number} (not counting comments and the header): expected "
                     f"abbreviation, expansion and match 'any' or 'exact', got {row}"
                 )
             entries.append(Abbreviation(abbreviation, expansion, ignore_case=match == "any"))
