@@ -80,7 +80,7 @@ def read_lexicon(path: Path) -> Lexicon:
     with path.open(encoding="utf-8", newline="") as stream:
         lines = (line for line in stream if not line.startswith("#"))
         for row_number, row in enumerate(csv.DictReader(lines, delimiter="\t"), start=1):
-            abbreviation, expansion, match = (row.get(key, "").strip() for key in ("abbreviation", "expansion", "match"))
+            abbreviation, expansion, match = ((row.get(key) or "").strip() for key in ("abbreviation", "expansion", "match"))
             if not abbreviation or not expansion or match not in ("any", "exact"):
                 raise ValueError(
                     f"{path}: invalid data row {row_number} (not counting comments and the header): expected "
