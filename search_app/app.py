@@ -34,6 +34,7 @@ from cmr_search.settings import Settings
 from embeddings.encoder import StudyEncoder
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
 from search_app import api
+from search_app.api_docs import add_api_docs
 from search_app.errors import IndexMismatchError, InvalidFilterError, StudyNotEmbeddedError, StudyNotFoundError
 from search_app.filter_table import FilterTable
 from search_app.index_store import check_consistency, load_index
@@ -92,7 +93,10 @@ def create_app(
             "they are not for diagnosis."
         ),
         version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = sessions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 
@@ -292,3 +294,15 @@ def test_unrendered_preview_is_json_404(client: TestClient, indexed: tuple[Setti
     assert response.status_code == 404
     assert "has not been rendered" in response.json()["detail"]
     assert "cmr-search reindex" in response.json()["detail"]
+
+
+def test_api_docs_load_nothing_from_outside(client: TestClient) -> None:
+    page = client.get("/docs")
+
+    assert page.status_code == 200
+    assert re.findall(r"https?://[^\s\"'<>]+", page.text) == []
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs/assets/{asset}" in page.text
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+    assert client.get("/docs/assets/package.json").status_code == 404
+    assert client.get("/redoc").status_code == 404
