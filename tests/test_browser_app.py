@@ -372,6 +372,25 @@ def test_cine_loops_pause_and_play(browser_page: tuple[Page, RequestLog], live_a
     assert page.evaluate(moving) == shown
 
 
+def test_pause_toggle_after_history_back(browser_page: tuple[Page, RequestLog], live_app: LiveApp) -> None:
+    page, _log = browser_page
+    page.goto(live_app.base_url + "/")
+    search(page, QUERY)
+    wait_for_images(page, "#results img.cine")
+    search(page, "pericardial effusion")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('q') === 'pericardial effusion'")
+
+    page.go_back()
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('q') === {QUERY!r}")
+    page.wait_for_selector("#results .cards > li")
+    before = page.get_attribute("#motion-toggle", "aria-pressed")
+    page.click("#motion-toggle")
+
+    after = page.get_attribute("#motion-toggle", "aria-pressed")
+    assert before in ("true", "false")
+    assert after == ("false" if before == "true" else "true")
+
+
 def test_reduced_motion_starts_paused(chromium: Browser, live_app: LiveApp) -> None:
     context = chromium.new_context(reduced_motion="reduce")
     try:

@@ -141,20 +141,30 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var button = document.getElementById("motion-toggle");
-    if (!button) {
+  // Click handlers are delegated from the document, because htmx replaces
+  // the body from its history cache on Back, and handlers attached to the old
+  // buttons would be lost with them.
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#motion-toggle")) {
       return;
     }
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      setPaused(!paused);
-      try {
-        window.localStorage.setItem(MOTION_KEY, paused ? "true" : "false");
-      } catch (error) {
-        // Private browsing can forbid storage; the choice then lasts for this page only.
-      }
-    });
+    setPaused(!paused);
+    try {
+      window.localStorage.setItem(MOTION_KEY, paused ? "true" : "false");
+    } catch (error) {
+      // Private browsing can forbid storage; the choice then lasts for this page only.
+    }
+  });
+
+  function showMotionToggle() {
+    var button = document.getElementById("motion-toggle");
+    if (button) {
+      button.hidden = false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showMotionToggle();
     var stored = storedPreference();
     var reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     setPaused(stored === null ? reduceMotion : stored === "true");
@@ -171,30 +181,39 @@
     document.querySelectorAll("canvas.frozen-cine").forEach(function (canvas) {
       canvas.remove();
     });
-    applyMotion(document);
+    showMotionToggle();
+    setPaused(paused);
+    showCopyButtons();
   });
 
   // Copy buttons put the StudyInstanceUID or accession on the clipboard, for
   // pasting into the PACS viewer. The Clipboard API exists only in secure
   // contexts (HTTPS or loopback), so elsewhere the buttons stay hidden.
-  document.addEventListener("DOMContentLoaded", function () {
+  function showCopyButtons() {
     if (!navigator.clipboard) {
       return;
     }
     document.querySelectorAll("button.copy-button").forEach(function (button) {
       button.hidden = false;
-      button.addEventListener("click", function () {
-        var source = document.getElementById(button.dataset.copyTarget);
-        navigator.clipboard.writeText(source.textContent.trim()).then(
-          function () {
-            button.textContent = "Copied";
-          },
-          function () {
-            button.textContent = "Copy failed";
-          }
-        );
-      });
     });
+  }
+
+  document.addEventListener("DOMContentLoaded", showCopyButtons);
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy-button");
+    if (!button || !navigator.clipboard) {
+      return;
+    }
+    var source = document.getElementById(button.dataset.copyTarget);
+    navigator.clipboard.writeText(source.textContent.trim()).then(
+      function () {
+        button.textContent = "Copied";
+      },
+      function () {
+        button.textContent = "Copy failed";
+      }
+    );
   });
 
   // A request that fails before any response (server stopped, network down)
