@@ -37,6 +37,9 @@ def configure(
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)],
     )
+    # faiss logs at INFO each CPU-specific library it tries and fails to load
+    # (AVX512 and others), which reads like an error on an ordinary machine.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 indexer_commands.register(app)

@@ -82,7 +82,8 @@ def serve(
         logger.error("%s", mismatch.message)
         raise typer.Exit(3) from mismatch
     logger.info("serving on http://%s:%d (API documentation at /docs)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # No access log: request URLs carry the free-text query, which may name a patient.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def reindex(
