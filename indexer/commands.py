@@ -49,7 +49,10 @@ def index(
     else:
         summary.print(Console(stderr=False))
     if not summary.indexed_anything:
-        logger.error("no study could be catalogued from %d files; see the scan_errors table", summary.files_seen)
+        logger.error(
+            "no study could be catalogued from %d files; `cmr-search errors` lists each file and the reason",
+            summary.files_seen,
+        )
         raise typer.Exit(1)
     if not skip_embedding:
         from search_app.commands import build_after_catalog
@@ -110,9 +113,50 @@ def reports_import(
         summary.print(Console())
 
 
+def errors(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    database_url: str | None = DATABASE_URL_OPTION,
+    limit: int = typer.Option(50, "--limit", min=1, help="Maximum number of errors to list, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the errors as one JSON array."),
+) -> None:
+    """List files that could not be catalogued or decoded, with the reason (the scan_errors table).
+
+    The paths are printed because the user asked for them; logs never contain
+    them, since archive paths often carry patient identifiers.
+    """
+    import json
+
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from indexer.catalog.models import ScanError
+    from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
+
+    settings = resolve_settings(data_dir, database_url)
+    upgrade_database(settings.database_url)
+    engine = create_catalog_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            total = session.scalar(select(func.count()).select_from(ScanError)) or 0
+            rows = session.scalars(select(ScanError).order_by(ScanError.id.desc()).limit(limit)).all()
+    finally:
+        engine.dispose()
+
+    if as_json:
+        typer.echo(json.dumps([{"path": row.path, "stage": row.stage, "reason": row.reason} for row in rows]))
+        return
+    table = Table(title=f"{len(rows)} of {total} scan errors")
+    for column in ("stage", "reason", "path"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.stage, row.reason, row.path)
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("index")(index)
+    app.command("errors")(errors)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("downgrade")(db_downgrade)
     reports_app.command("import")(reports_import)

@@ -172,6 +172,21 @@ def test_index_command_exit_codes(tmp_path: Path) -> None:
     assert missing.exit_code == 2
 
 
+def test_errors_command_lists_reasons(tmp_path: Path) -> None:
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("not DICOM")
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "data")]
+    runner.invoke(app, ["index", str(tmp_path / "texts"), *data, "--json"])
+
+    listed = runner.invoke(app, ["errors", *data, "--json"])
+
+    assert listed.exit_code == 0
+    rows = json.loads(listed.stdout)
+    assert [row["path"] for row in rows] == [str((tmp_path / "texts" / "a.txt").resolve())]
+    assert rows[0]["reason"]
+
+
 def test_db_commands_upgrade_and_downgrade(tmp_path: Path) -> None:
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'c.sqlite'}"
