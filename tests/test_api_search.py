@@ -256,7 +256,7 @@ def test_serve_remote_bind_warns(indexed: tuple[Settings, sessionmaker[Session],
     )
 
     assert result.exit_code == 0, result.output
-    assert served == [{"host": "0.0.0.0", "port": 8123, "log_level": "info"}]
+    assert served == [{"host": "0.0.0.0", "port": 8123, "log_level": "info", "access_log": False}]
     assert "login and audit are not built yet" in caplog.text
 
 
