@@ -20,17 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.encoder import FindingPrompts, StudyVectors
+from phantom.labels import LABEL_NAMES
 
-FINDINGS = (
-    "lv_systolic_dysfunction",
-    "lv_dilation",
-    "lv_hypertrophy",
-    "rv_dilation",
-    "rv_dysfunction",
-    "regional_wma",
-    "lge",
-    "pericardial_effusion",
-)
+# The finding names are the phantom ground truth's label keys.
+FINDINGS = LABEL_NAMES
 RARE_MANUFACTURER = "Rare Vendor"  # given to 1 % of the studies, for the selective filter
 IMPRESSION = (
     "Dilated left ventricle with moderately reduced systolic function. Inferior wall motion abnormality "

@@ -30,17 +30,10 @@ from cmr_search.settings import Settings
 from embeddings.encoder import FindingPrompts, StudyVectors
 from indexer.catalog.models import Frame, Instance, Patient, ScannedFile, Series, Study
 from indexer.catalog.session import create_catalog_engine, session_factory, upgrade_database
+from phantom.labels import LABEL_NAMES
 
-FINDINGS = (
-    "lv_systolic_dysfunction",
-    "lv_dilation",
-    "lv_hypertrophy",
-    "rv_dilation",
-    "rv_dysfunction",
-    "regional_wma",
-    "lge",
-    "pericardial_effusion",
-)
+# The finding names are the phantom ground truth's label keys.
+FINDINGS = LABEL_NAMES
 KEYWORDS = {
     "lv_systolic_dysfunction": ("reduced ejection fraction", "reduced ef", "systolic dysfunction"),
     "lv_dilation": ("dilated left ventricle", "dilated lv", "lv dilation"),
