@@ -1,4 +1,4 @@
-"""Where the catalog, caches and indexes live: the one place for settings.
+"""Settings of every command: the locations of the catalog, caches and indexes.
 
 Every command resolves its settings here, in this order: an explicit argument
 (``--data-dir``, ``--database-url``), then the environment variables

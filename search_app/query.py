@@ -5,7 +5,7 @@ with the lexicon first. The FAISS index then ranks the studies that pass the
 metadata filters, restricted during the search itself. The ranked ids are
 hydrated from the catalog in three SQL queries.
 
-:class:`SearchBackend` holds what lives as long as the app (the encoder, the
+:class:`SearchBackend` contains what lives as long as the app (the encoder, the
 loaded index, the finding labels). :class:`SearchService` binds it to one
 database session and is cheap to create per request.
 """
